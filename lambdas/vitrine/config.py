@@ -29,9 +29,12 @@ class Settings(BaseSettings):
     profile: Literal["local", "cloud"] = Field("local", description="local: embedded adapters; cloud: AWS")
     home: Path = Field(Path(".vitrine"), description="local state folder (catalog, index, objects, models)")
     model_profile: Literal["tiny", "local", "cloud"] = Field(
-        "tiny", description="tiny: random offline models (wiring only); local: small real models; cloud: published"
+        "tiny",
+        description="tiny: random offline models (wiring only); local: small real models; cloud: published",
     )
-    model_code_dir: Path | None = Field(None, description="where model_code/ lives (default: found beside lambdas/)")
+    model_code_dir: Path | None = Field(
+        None, description="where model_code/ lives (default: found beside lambdas/)"
+    )
 
     # Per-model weights: a folder (extracted artifact), or a hub id where a hub is reachable.
     grounding_dino_dir: str | None = None
@@ -54,6 +57,9 @@ class Settings(BaseSettings):
     endpoint_timeout_s: float = Field(30.0, gt=0)
     bedrock_text_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
     bedrock_tagger_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    idempotency_table: str | None = Field(
+        None, description="DynamoDB table guarding ingestion records (cloud)"
+    )
     tagger: Literal["model", "bedrock", "off"] = Field(
         "model", description="model: the llava endpoint; bedrock: Claude; off: tag nothing (all images kept)"
     )
@@ -63,10 +69,14 @@ class Settings(BaseSettings):
     box_threshold: float = Field(0.3, ge=0, le=1)
     text_threshold: float = Field(0.25, ge=0, le=1)
     match_threshold: float = Field(0.35, ge=-1, le=1, description="cosine below which a hit is not confident")
-    duplicate_threshold: float = Field(0.985, ge=0, le=1, description="cosine above which an image is a near-duplicate")
+    duplicate_threshold: float = Field(
+        0.985, ge=0, le=1, description="cosine above which an image is a near-duplicate"
+    )
     max_image_bytes: int = Field(15 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(40_000_000, gt=0)
-    filter_rules: Path | None = Field(None, description="JSON rules for images not to index (default: built in)")
+    filter_rules: Path | None = Field(
+        None, description="JSON rules for images not to index (default: built in)"
+    )
 
     # Local server.
     port: int = Field(8000, gt=0, lt=65536, validation_alias="PORT")

@@ -33,7 +33,9 @@ class ObjectStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, in key order."""
 
-    def presign_upload(self, key: str, content_type: str, max_bytes: int, expires_s: int = 300) -> dict[str, Any]:
+    def presign_upload(
+        self, key: str, content_type: str, max_bytes: int, expires_s: int = 300
+    ) -> dict[str, Any]:
         """A form upload the browser can POST to directly: ``{"url", "fields", "key"}``."""
 
     def url_for(self, key: str, expires_s: int = 3600) -> str:

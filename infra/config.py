@@ -1,0 +1,171 @@
+"""Deployment settings, read once from CDK context (``cdk.json`` or ``cdk deploy -c vitrine:KEY=VALUE``).
+
+Every value a deployer may change lives here with its default, so the stacks never call ``try_get_context``
+themselves and an invalid value stops ``cdk synth`` with one line naming the key. Values given on the command
+line arrive as strings; JSON values (numbers, booleans, objects) are parsed so both spellings work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+
+MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes")
+"""The five SageMaker models (same names as ``vitrine.config.MODEL_NAMES`` and ``model_code/<model>``)."""
+
+DETECT_AND_EMBED = ("grounding_dino", "dino_embed")
+"""Endpoints both search and ingestion call; ingestion adds llava when it is the tagger."""
+
+PRODUCTS_PREFIX = "products/"
+"""Catalog objects of the visual-search job: ingested on arrival, served to shoppers as result images."""
+
+DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
+DEFAULT_INSTANCE_TYPES = {"llava": "ml.g5.2xlarge"}
+PREFIX = "vitrine:"
+
+
+class ContextError(ValueError):
+    """A context value is missing or malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class InfraConfig:
+    """What the stacks need to know about one deployment. Defaults are sized for a pilot, not for idle cost 0."""
+
+    region: str = "us-east-1"
+    prefix: str = "vitrine"
+    artifact_bucket: str | None = None
+    model_artifacts: dict[str, str] | None = None
+    instance_types: dict[str, str] | None = None
+    endpoint_min_instances: int = 1
+    endpoint_max_instances: int = 4
+    async_models: tuple[str, ...] = ()
+    db_min_acu: float = 0.5
+    db_max_acu: float = 8.0
+    deletion_protection: bool = True
+    search_instance_type: str = "r6g.large.search"
+    search_data_nodes: int = 2
+    search_master_nodes: int = 0
+    search_volume_gb: int = 50
+    embedding_dim: int = 384
+    tagger: str = "model"
+    bedrock_text_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    bedrock_tagger_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    backfill_prefix: str = "products/"
+    backfill_batch_size: int = 20
+    backfill_max_concurrency: int = 40
+    backfill_tolerated_failure_percent: float = 5.0
+    api_rate_limit: int = 50
+    api_burst_limit: int = 100
+    waf_requests_per_5min: int = 1000
+
+    def __post_init__(self) -> None:
+        """Refuse combinations that would only fail at deploy time, half an hour into ``cdk deploy``."""
+        unknown = set(self.async_models) - set(MODEL_NAMES)
+        if unknown:
+            raise ContextError(f"{PREFIX}asyncModels names unknown models: {sorted(unknown)}")
+        if self.tagger not in ("model", "bedrock", "off"):
+            raise ContextError(f"{PREFIX}tagger must be model, bedrock or off, not {self.tagger!r}")
+        if self.search_data_nodes < 2 or self.search_data_nodes % 2:
+            raise ContextError(f"{PREFIX}searchDataNodes must be even and >= 2 (zone awareness over two AZs)")
+        if not 0 <= self.backfill_tolerated_failure_percent <= 100:
+            raise ContextError(f"{PREFIX}backfillToleratedFailurePercent must be within 0..100")
+        if self.endpoint_min_instances > self.endpoint_max_instances:
+            raise ContextError(f"{PREFIX}endpointMinInstances exceeds {PREFIX}endpointMaxInstances")
+
+    def instance_type(self, model: str) -> str:
+        """The SageMaker instance type of one model: context first, then the built-in default."""
+        configured = (self.instance_types or {}).get(model)
+        return configured or DEFAULT_INSTANCE_TYPES.get(model, DEFAULT_INSTANCE_TYPE)
+
+    def artifact_uri(self, model: str, default_bucket: str) -> str:
+        """The ``model.tar.gz`` of one model: ``vitrine:modelArtifacts[model]``, else the documented layout."""
+        configured = (self.model_artifacts or {}).get(model)
+        if configured:
+            if not configured.startswith("s3://"):
+                raise ContextError(f"{PREFIX}modelArtifacts.{model} must be an s3:// URI, not {configured!r}")
+            return configured
+        return f"s3://{self.artifact_bucket or default_bucket}/models/{model}/model.tar.gz"
+
+    def endpoint_name(self, model: str) -> str:
+        """Same rule as ``vitrine.config.Settings.endpoint_name``: the Lambdas find endpoints by this name."""
+        return f"{self.prefix}-{model.replace('_', '-')}"
+
+
+_FIELDS = {
+    "region": "region",
+    "prefix": "prefix",
+    "artifactBucket": "artifact_bucket",
+    "modelArtifacts": "model_artifacts",
+    "instanceTypes": "instance_types",
+    "endpointMinInstances": "endpoint_min_instances",
+    "endpointMaxInstances": "endpoint_max_instances",
+    "asyncModels": "async_models",
+    "dbMinCapacity": "db_min_acu",
+    "dbMaxCapacity": "db_max_acu",
+    "deletionProtection": "deletion_protection",
+    "searchInstanceType": "search_instance_type",
+    "searchDataNodes": "search_data_nodes",
+    "searchMasterNodes": "search_master_nodes",
+    "searchVolumeGb": "search_volume_gb",
+    "embeddingDim": "embedding_dim",
+    "tagger": "tagger",
+    "bedrockTextModelId": "bedrock_text_model_id",
+    "bedrockTaggerModelId": "bedrock_tagger_model_id",
+    "backfillPrefix": "backfill_prefix",
+    "backfillBatchSize": "backfill_batch_size",
+    "backfillMaxConcurrency": "backfill_max_concurrency",
+    "backfillToleratedFailurePercent": "backfill_tolerated_failure_percent",
+    "apiRateLimit": "api_rate_limit",
+    "apiBurstLimit": "api_burst_limit",
+    "wafRequestsPer5Min": "waf_requests_per_5min",
+}
+"""Context key (after ``vitrine:``) → field. The deploy guide lists the same keys."""
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    """Give a context value the type of its default; strings from ``-c key=value`` are parsed as JSON first."""
+    value = raw
+    if isinstance(raw, str) and not isinstance(default, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TypeError("expected true or false")
+            return value
+        if isinstance(default, int | float):
+            return type(default)(value)
+        if isinstance(default, tuple):
+            if not isinstance(value, list):
+                raise TypeError("expected a JSON list")
+            return tuple(str(item) for item in value)
+        if key in ("modelArtifacts", "instanceTypes"):
+            if not isinstance(value, dict):
+                raise TypeError("expected a JSON object of model name to string")
+            unknown = set(value) - set(MODEL_NAMES)
+            if unknown:
+                raise TypeError(f"unknown models {sorted(unknown)}")
+            return {str(name): str(item) for name, item in value.items()}
+        return str(value)
+    except (TypeError, ValueError) as error:
+        raise ContextError(f"invalid context {PREFIX}{key}: {error}") from None
+
+
+def load_config(scope: Construct) -> InfraConfig:
+    """Read every ``vitrine:*`` context value under ``scope`` into an :class:`InfraConfig`."""
+    defaults = InfraConfig()
+    values: dict[str, Any] = {}
+    for key, field in _FIELDS.items():
+        raw = scope.node.try_get_context(PREFIX + key)
+        if raw is not None:
+            values[field] = _coerce(key, raw, getattr(defaults, field))
+    # The region must be concrete at synth: container images and Bedrock ARNs are chosen per region.
+    values.setdefault("region", os.environ.get("CDK_DEFAULT_REGION") or defaults.region)
+    return InfraConfig(**values)

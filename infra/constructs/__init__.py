@@ -1,0 +1,1 @@
+"""Constructs for the shapes Vitrine repeats, one per file."""

@@ -1,0 +1,96 @@
+"""A Vitrine Lambda function: handler code from ``lambdas/``, the dependencies layer, in the VPC, own role.
+
+Every Vitrine function has the same shape (Python 3.12, traced, in private subnets with no NAT, logs kept a
+month), so the stacks only say which handler, which environment and what it may touch. The role starts
+empty, with no AWS managed policy: callers add exactly the data it needs through the ``grant_*`` methods of
+the resources, and this construct adds only what Lambda itself needs (its own log group, VPC interfaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import ARCHITECTURE, RUNTIME
+from infra.nag import accept
+
+VPC_ACCESS_ACTIONS = [
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+]
+"""What Lambda needs to attach a function to the VPC (the content of AWSLambdaVPCAccessExecutionRole)."""
+
+
+class VitrineFunction(Construct):
+    """One handler of ``lambdas/handlers`` as a function in the VPC, with its own role and log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_groups: Sequence[ec2.ISecurityGroup],
+        environment: Mapping[str, str],
+        description: str,
+        timeout: Duration = Duration.seconds(30),
+        memory_size: int = 1024,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.timeout = timeout
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs {handler}; holds only the grants its stack adds",
+        )
+        self.log_group.grant_write(self.role)
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=VPC_ACCESS_ACTIONS, resources=["*"]))
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=code,
+            handler=handler,
+            layers=[layer],
+            role=self.role,
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=list(security_groups),
+            environment={"POWERTOOLS_LOG_LEVEL": "INFO", **environment},
+            timeout=timeout,
+            memory_size=memory_size,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            description=description,
+        )
+        accept(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ENI and X-Ray actions have no resource-level permissions; Lambda needs them to run in the "
+            "VPC and to send traces. No data-store action is granted on *.",
+        )
+        accept(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 is pinned: the dependencies layer is built for cp312 wheels and the code is "
+            "tested on it; moving runtime means rebuilding the layer for the new ABI.",
+        )

@@ -1,0 +1,97 @@
+"""The whole deployment: every stack, wired in dependency order, in one region.
+
+Stacks are region-specific (container images and Bedrock ARNs are chosen per region at synth) and
+account-agnostic: with no account in the environment, CDK uses ``Fn::GetAZs`` for the two AZs instead of
+a context lookup, so ``cdk synth`` never needs credentials. ``cdk deploy`` fills in the account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import App, Environment, Tags
+
+from infra.config import InfraConfig, load_config
+from infra.stacks.api import ApiStack
+from infra.stacks.backfill import BackfillStack
+from infra.stacks.data import DataStack
+from infra.stacks.frontend import FrontendStack
+from infra.stacks.ingestion import IngestionStack
+from infra.stacks.models import ModelsStack
+from infra.stacks.network import NetworkStack
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Handles on every stack, for the CDK app and the infrastructure tests."""
+
+    config: InfraConfig
+    network: NetworkStack
+    data: DataStack
+    models: ModelsStack
+    ingestion: IngestionStack
+    api: ApiStack
+    frontend: FrontendStack
+    backfill: BackfillStack
+
+
+def build_platform(app: App) -> Platform:
+    """Add Vitrine's stacks to ``app`` from its ``vitrine:*`` context."""
+    config = load_config(app)
+    env = Environment(region=config.region)
+    name = config.prefix.title()
+    network = NetworkStack(
+        app, f"{name}-Network", env=env, description="Vitrine network: VPC, endpoints, flow logs"
+    )
+    data = DataStack(
+        app,
+        f"{name}-Data",
+        config=config,
+        network=network,
+        env=env,
+        description="Vitrine data: buckets, Aurora MySQL, OpenSearch",
+    )
+    models = ModelsStack(
+        app,
+        f"{name}-Models",
+        config=config,
+        network=network,
+        data=data,
+        env=env,
+        description="Vitrine models: five SageMaker endpoints",
+    )
+    ingestion = IngestionStack(
+        app,
+        f"{name}-Ingestion",
+        config=config,
+        network=network,
+        data=data,
+        models=models,
+        env=env,
+        description="Vitrine ingestion: S3 → SQS → Lambda, idempotency",
+    )
+    api = ApiStack(
+        app,
+        f"{name}-Api",
+        config=config,
+        network=network,
+        data=data,
+        models=models,
+        env=env,
+        description="Vitrine API: API Gateway, WAF, api Lambda",
+    )
+    frontend = FrontendStack(
+        app, f"{name}-Frontend", api=api.api, env=env, description="Vitrine frontend: S3 + CloudFront"
+    )
+    backfill = BackfillStack(
+        app,
+        f"{name}-Backfill",
+        config=config,
+        network=network,
+        data=data,
+        ingestion=ingestion,
+        env=env,
+        description="Vitrine backfill: Distributed Map",
+    )
+    Tags.of(app).add("project", "vitrine")
+    return Platform(config, network, data, models, ingestion, api, frontend, backfill)

@@ -1,0 +1,1 @@
+"""One stack per concern; stacks only wire constructs together."""

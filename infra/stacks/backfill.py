@@ -1,0 +1,105 @@
+"""Backfill: a Step Functions Distributed Map over the catalog prefix, feeding the ingestion code in batches.
+
+Millions of existing images are not a loop in a Lambda: the Map lists the bucket itself, hands batches of
+keys to the backfill Lambda (the same per-object code as live ingestion, the same idempotency store), runs
+them with bounded concurrency so the endpoints are not flooded, tolerates a small share of failed batches,
+and writes the per-batch results to the results bucket for the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.bundling import dependencies_layer, handler_code
+from infra.config import InfraConfig
+from infra.constructs.vitrine_function import VitrineFunction
+from infra.stacks.data import DataStack
+from infra.stacks.ingestion import IngestionStack
+from infra.stacks.network import NetworkStack
+
+RESULTS_PREFIX = "backfill/"
+
+
+class BackfillStack(Stack):
+    """The bulk path: state machine + backfill Lambda."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: InfraConfig,
+        network: NetworkStack,
+        data: DataStack,
+        ingestion: IngestionStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.worker = VitrineFunction(
+            self,
+            "Worker",
+            handler="handlers.backfill.handler",
+            code=handler_code(),
+            layer=dependencies_layer(self),
+            vpc=network.vpc,
+            subnets=network.app_subnets,
+            security_groups=[data.clients],
+            environment={**ingestion.lambda_environment, "POWERTOOLS_SERVICE_NAME": "vitrine-backfill"},
+            description="Backfill: one Distributed Map batch of existing catalog objects",
+            timeout=Duration.minutes(10),
+            memory_size=1536,
+        )
+        ingestion.grant_ingest(self.worker.role)
+
+        ingest_batch = tasks.LambdaInvoke(
+            self,
+            "IngestBatch",
+            lambda_function=self.worker.function,
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+        )
+        # A batch whose every object failed (endpoint down) is retried with back-off before it counts.
+        ingest_batch.add_retry(
+            errors=["BatchFailed"], interval=Duration.seconds(30), max_attempts=3, backoff_rate=2.0
+        )
+        catalog = s3.Bucket.from_bucket_name(self, "CatalogBucket", data.bucket_name("catalog"))
+        results = s3.Bucket.from_bucket_name(self, "ResultsBucket", data.bucket_name("results"))
+        each_batch = sfn.DistributedMap(
+            self,
+            "EachBatch",
+            label="EachBatch",
+            item_reader=sfn.S3ObjectsItemReader(bucket=catalog, prefix=config.backfill_prefix),
+            item_batcher=sfn.ItemBatcher(
+                max_items_per_batch=config.backfill_batch_size,
+                batch_input={"bucket": catalog.bucket_name},
+            ),
+            max_concurrency=config.backfill_max_concurrency,
+            tolerated_failure_percentage=config.backfill_tolerated_failure_percent,
+            result_writer_v2=sfn.ResultWriterV2(bucket=results, prefix=RESULTS_PREFIX),
+        )
+        each_batch.item_processor(ingest_batch)
+        execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=f"{config.prefix}-backfill",
+            definition_body=sfn.DefinitionBody.from_chainable(each_batch),
+            timeout=Duration.days(7),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)

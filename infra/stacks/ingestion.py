@@ -1,0 +1,93 @@
+"""Ingestion: ``products/`` in the catalog bucket → SQS → the ingest Lambda, and the idempotency store.
+
+The per-object work is the same for live events and for the backfill, so the grants it needs are defined
+once here (:meth:`IngestionStack.grant_ingest`) and the backfill stack reuses them for its own role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.bedrock import grant_invoke_models
+from infra.bundling import dependencies_layer, handler_code
+from infra.config import DETECT_AND_EMBED, PRODUCTS_PREFIX, InfraConfig
+from infra.constructs.s3_prefix_queue import S3PrefixQueue
+from infra.constructs.vitrine_function import VitrineFunction
+from infra.stacks.data import DataStack
+from infra.stacks.models import ModelsStack
+from infra.stacks.network import NetworkStack
+
+
+class IngestionStack(Stack):
+    """Event-driven catalog ingestion."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: InfraConfig,
+        network: NetworkStack,
+        data: DataStack,
+        models: ModelsStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.data = data
+        self.models = models
+        self.add_stack_dependency(models, "ingestion calls the endpoints as soon as objects arrive")
+        self.idempotency_table = dynamodb.Table(
+            self,
+            "Idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.lambda_environment = {
+            **data.lambda_environment(),
+            "VITRINE_IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
+        }
+        self.ingest = VitrineFunction(
+            self,
+            "Ingest",
+            handler="handlers.ingest.handler",
+            code=handler_code(),
+            layer=dependencies_layer(self),
+            vpc=network.vpc,
+            subnets=network.app_subnets,
+            security_groups=[data.clients],
+            environment={**self.lambda_environment, "POWERTOOLS_SERVICE_NAME": "vitrine-ingest"},
+            description="Catalog ingestion: S3 events from SQS, partial batch responses",
+            timeout=Duration.minutes(2),
+            memory_size=1536,
+        )
+        self.grant_ingest(self.ingest.role)
+        # The bucket is imported by ARN so its notification lives in this stack: the data stack never
+        # depends on the queues that consume it.
+        catalog = s3.Bucket.from_bucket_name(self, "CatalogBucket", data.bucket_name("catalog"))
+        self.products = S3PrefixQueue(
+            self, "Products", bucket=catalog, prefix=PRODUCTS_PREFIX, consumer=self.ingest
+        )
+
+    def grant_ingest(self, grantee: iam.IRole) -> None:
+        """What the per-object ingestion code touches, and nothing more."""
+        self.data.grant_objects(grantee, "catalog", PRODUCTS_PREFIX, ["s3:GetObject", "s3:GetObjectVersion"])
+        self.data.grant_database_credentials(grantee)
+        self.data.grant_index(grantee, write=True)
+        self.idempotency_table.grant_read_write_data(grantee)
+        tagger_endpoint = ("llava",) if self.config.tagger == "model" else ()
+        self.models.grant_invoke(grantee, (*DETECT_AND_EMBED, *tagger_endpoint))
+        if self.config.tagger == "bedrock":
+            grant_invoke_models(grantee, self, [self.config.bedrock_tagger_model_id])

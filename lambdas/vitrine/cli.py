@@ -1,0 +1,143 @@
+"""``vitrine``: the command line. A subcommand appears when its job works, never before."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vitrine.errors import ConfigError, VitrineError
+
+
+def _services():
+    from vitrine.wiring import services
+
+    return services()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from vitrine.config import settings
+    from vitrine.local.server import serve
+
+    app = _services()
+    if app.tiny_models:
+        print(
+            "Offline profile: tiny randomly-initialised models — search results are not meaningful.",
+            flush=True,
+        )
+    app.warm()
+    serve(app, args.host, args.port or settings().port)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from vitrine.api.operations import ingest_report
+
+    app = _services()
+    if args.path:
+        from tqdm import tqdm
+
+        from vitrine.local.ingest import count_dispatchable, ingest_folder
+
+        with tqdm(total=count_dispatchable(args.path), unit="file", desc="ingest", disable=args.quiet) as bar:
+            summary = ingest_folder(args.path, app.store, bar.update)
+        print(
+            f"{summary.uploaded} uploaded, {summary.unchanged} unchanged, {summary.dispatched} events dispatched, "
+            f"{len(summary.failed_messages)} to retry, {len(summary.no_handler)} files outside any ingested prefix"
+        )
+        for key in summary.failed_messages[:20]:
+            print(f"  retry later: {key}")
+    if args.report or not args.path:
+        report = ingest_report(app, args.status, args.limit)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print("counts: " + ", ".join(f"{k}={v}" for k, v in sorted(report["counts"].items())))
+            for item in report["items"]:
+                if item["status"] != "indexed" or args.status == "indexed":
+                    print(f"  {item['status']:<9} {item['key']}: {item['reason']}")
+    return 1 if args.path and summary.failed_messages else 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Everything ``make run`` needs before serving: models (tiny ones offline) and a demo catalog."""
+    from vitrine.config import settings
+
+    s = settings()
+    app = _services()  # builds any missing tiny model
+    if app.tiny_models:
+        print(
+            "Offline profile: tiny randomly-initialised models (no model hub here) — results are not meaningful."
+        )
+    if app.catalog.count_products() > 0:
+        print(f"Catalog has {app.catalog.count_products()} products: nothing to prepare.")
+        return 0
+    from vitrine.demo import generate
+    from vitrine.local.ingest import ingest_folder
+
+    demo_dir = s.home.resolve() / "demo"
+    summary = generate(demo_dir, products=args.demo_products, street_photos=args.street)
+    print(f"Generated a synthetic demo catalog in {demo_dir}: {summary}")
+    result = ingest_folder(demo_dir, app.store)
+    counts = app.catalog.count_images()
+    print(f"Ingested the demo catalog: {counts} ({len(result.failed_messages)} to retry)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vitrine", description="Multimodal image intelligence for shops.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API and the shopper's page locally")
+    serve.add_argument("--port", type=int, default=None, help="port (default: $PORT or 8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.set_defaults(func=cmd_serve)
+
+    ingest = commands.add_parser(
+        "ingest", help="put files laid out as the bucket (products/{code}/...) into it and ingest them"
+    )
+    ingest.add_argument("path", nargs="?", type=Path, help="folder laid out as the bucket")
+    ingest.add_argument("--report", action="store_true", help="list what was indexed and why not")
+    ingest.add_argument(
+        "--status",
+        choices=["indexed", "rejected", "filtered", "duplicate", "removed"],
+        help="report only this status",
+    )
+    ingest.add_argument("--limit", type=int, default=100, help="records in the report (default 100)")
+    ingest.add_argument("--json", action="store_true", help="report as JSON")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(func=cmd_ingest)
+
+    prepare = commands.add_parser(
+        "prepare", help="build what the local profile needs: models and a demo catalog"
+    )
+    prepare.add_argument(
+        "--demo-products", type=int, default=240, help="products in the demo catalog (default 240)"
+    )
+    prepare.add_argument("--street", type=int, default=40, help="street photos in the demo (default 40)")
+    prepare.set_defaults(func=cmd_prepare)
+
+    from vitrine import demo
+    from vitrine.modelkit import commands as model_commands
+
+    demo.add_parser(commands)
+    model_commands.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"vitrine: {error.message}", file=sys.stderr)
+        return 2
+    except VitrineError as error:
+        print(f"vitrine: {error.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

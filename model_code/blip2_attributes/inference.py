@@ -1,0 +1,124 @@
+"""Product attributes by visual question answering with BLIP-2: the SageMaker handler (also run locally).
+
+Request: ``{"image": b64, "questions": ["What is the fabric of the shirt?", ...]}`` → ``{"answers": [...]}``
+(all questions in one ``generate`` call), or the single-prompt form ``{"image": b64, "prompt": "Question:
+... Answer:"}`` → ``{"answer": "..."}``. Options: ``max_new_tokens`` (default 20).
+
+A fine-tuned model arrives either merged or as a PEFT LoRA adapter in ``adapter/`` beside the base
+weights; the adapter is merged at load time, so serving costs the same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common.imaging import b64decode_image, decode, inspect
+from common.payload import JSON_TYPE, MAX_BATCH, InputError, integer, json_response, parse_json
+from common.runtime import configure_torch, input_side
+
+ADAPTER_DIR = "adapter"
+MAX_QUESTION_CHARS = 500
+QUESTION_FORMAT = "Question: {question} Answer:"
+"""The BLIP-2 VQA prompt the Flan-T5 checkpoints and our LoRA training use."""
+
+
+@dataclass(frozen=True)
+class Answerer:
+    model: Any
+    processor: Any
+    side: int
+
+
+@dataclass(frozen=True)
+class Query:
+    image: bytes
+    prompts: list[str]
+    max_new_tokens: int
+    single: bool
+    """The single-prompt form: answer ``{"answer": ...}`` rather than ``{"answers": [...]}``."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    answers: list[str]
+    single: bool
+
+
+def model_fn(model_dir: str) -> Answerer:
+    """Load BLIP-2 and, when ``model_dir/adapter`` holds a LoRA adapter, merge it into the weights."""
+    configure_torch()
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+    processor = Blip2Processor.from_pretrained(model_dir)
+    model = Blip2ForConditionalGeneration.from_pretrained(model_dir)
+    adapter = Path(model_dir) / ADAPTER_DIR
+    if (adapter / "adapter_config.json").is_file():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    if model.config.use_decoder_only_language_model:
+        processor.tokenizer.padding_side = "left"  # an OPT-style model continues from the right edge
+    return Answerer(model=model.eval(), processor=processor, side=input_side(processor.image_processor, 224))
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name} must be a non-empty string")
+    if len(value) > MAX_QUESTION_CHARS:
+        raise InputError(f"{name} is over {MAX_QUESTION_CHARS} characters")
+    return value.strip()
+
+
+def input_fn(body: bytes | str, content_type: str) -> Query:
+    """``image`` plus either ``questions`` (a list) or ``prompt`` (one ready-made prompt)."""
+    if (content_type or "").split(";", 1)[0].strip().lower() != JSON_TYPE:
+        raise InputError(f"unsupported content type {content_type!r}: send {JSON_TYPE}", 415)
+    payload = parse_json(body)
+    if "image" not in payload:
+        raise InputError("'image' (base64) is required")
+    if ("questions" in payload) == ("prompt" in payload):
+        raise InputError("send either 'questions' (a list) or 'prompt' (one string)")
+    if "prompt" in payload:
+        prompts = [_text(payload["prompt"], "'prompt'")]
+    else:
+        questions = payload["questions"]
+        if not isinstance(questions, list) or not questions:
+            raise InputError("'questions' must be a non-empty list of strings")
+        if len(questions) > MAX_BATCH:
+            raise InputError(f"{len(questions)} questions in one request; the limit is {MAX_BATCH}", 413)
+        prompts = [
+            QUESTION_FORMAT.format(question=_text(q, f"questions[{i}]")) for i, q in enumerate(questions)
+        ]
+    image = b64decode_image(payload["image"])  # after the cheap checks: a bad question costs no decoding
+    inspect(image)
+    return Query(
+        image=image,
+        prompts=prompts,
+        max_new_tokens=integer(payload, "max_new_tokens", 20, 1, 128),
+        single="prompt" in payload,
+    )
+
+
+def predict_fn(query: Query, answerer: Answerer) -> Prediction:
+    """All prompts about the image in one ``generate`` call; the image is decoded once."""
+    import torch
+
+    image = decode(query.image, target=answerer.side)
+    inputs = answerer.processor(
+        images=[image] * len(query.prompts), text=query.prompts, padding=True, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        output = answerer.model.generate(**inputs, max_new_tokens=query.max_new_tokens)
+    if answerer.model.config.use_decoder_only_language_model:
+        output = output[:, inputs["input_ids"].shape[1] :]  # a decoder-only model echoes the prompt
+    answers = answerer.processor.batch_decode(output, skip_special_tokens=True)
+    return Prediction(answers=[answer.strip() for answer in answers], single=query.single)
+
+
+def output_fn(prediction: Prediction, accept: str) -> tuple[bytes, str]:
+    """``{"answer": ...}`` for the single-prompt form, ``{"answers": [...]}`` otherwise, in question order."""
+    if prediction.single:
+        return json_response({"answer": prediction.answers[0]}, accept)
+    return json_response({"answers": prediction.answers}, accept)

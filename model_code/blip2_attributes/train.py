@@ -1,0 +1,138 @@
+"""LoRA fine-tuning of BLIP-2 on product attribute questions: a SageMaker training entry point.
+
+Data (``--train``, default ``$SM_CHANNEL_TRAINING``): ``qa.jsonl`` with ``{"image": "rel/path.jpg",
+"question": "What is the fabric of the shirt?", "answer": "cotton"}`` a line, paths relative to that folder.
+Prompts use the handler's ``Question: ... Answer:`` format. LoRA targets the language model's attention
+(T5: ``q``/``v``; OPT: ``q_proj``/``v_proj``), chosen from the base model's config.
+
+Output (``--model-dir``, default ``$SM_MODEL_DIR``): the base weights, the processor and the adapter in
+``adapter/`` (``inference.py`` merges it at load), or with ``--merge`` the merged weights only.
+Base weights: ``--base-model`` (default ``$SM_CHANNEL_MODEL``, or a hub id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+QUESTION_FORMAT = "Question: {question} Answer:"
+LORA_TARGETS = {"t5": ["q", "v"], "opt": ["q_proj", "v_proj"]}
+
+
+def lora_targets(model_type: str) -> list[str]:
+    """The attention projections LoRA adapts for a language model type; others are refused by name."""
+    if model_type not in LORA_TARGETS:
+        raise ValueError(
+            f"no LoRA targets for language model {model_type!r}; known: {', '.join(LORA_TARGETS)}"
+        )
+    return LORA_TARGETS[model_type]
+
+
+def read_examples(folder: Path) -> list[dict[str, Any]]:
+    """Rows of ``folder/qa.jsonl`` with the image path resolved; a malformed line stops with its number."""
+    rows = []
+    for number, line in enumerate((folder / "qa.jsonl").read_text().splitlines(), start=1):
+        if line.strip():
+            row = json.loads(line)
+            if not all(isinstance(row.get(key), str) for key in ("image", "question", "answer")):
+                raise ValueError(f"qa.jsonl line {number}: needs 'image', 'question' and 'answer' strings")
+            rows.append(row | {"image": folder / row["image"]})
+    if not rows:
+        raise ValueError(f"no examples in {folder / 'qa.jsonl'}")
+    return rows
+
+
+def batch_inputs(processor: Any, rows: list[dict[str, Any]], decoder_only: bool) -> dict[str, Any]:
+    """Inputs and ``labels`` (the answer tokens; -100 elsewhere) for T5- or OPT-style BLIP-2."""
+    from PIL import Image, ImageOps
+
+    images = []
+    for row in rows:
+        with Image.open(row["image"]) as image:
+            images.append(ImageOps.exif_transpose(image).convert("RGB"))
+    prompts = [QUESTION_FORMAT.format(question=row["question"]) for row in rows]
+    tokenizer = processor.tokenizer
+    if not decoder_only:
+        inputs = processor(images=images, text=prompts, padding=True, return_tensors="pt")
+        labels = tokenizer([row["answer"] for row in rows], padding=True, return_tensors="pt")
+        inputs["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
+        return inputs
+    tokenizer.padding_side = "right"
+    full = [f"{prompt} {row['answer']}" for prompt, row in zip(prompts, rows, strict=True)]
+    inputs = processor(images=images, text=full, padding=True, return_tensors="pt")
+    labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+    for i, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+        labels[
+            i, : processor(images=[image], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
+        ] = -100
+    inputs["labels"] = labels
+    return inputs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
+    )
+    parser.add_argument("--base-model", default=env("SM_CHANNEL_MODEL"), required=not env("SM_CHANNEL_MODEL"))
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--merge", action="store_true", help="save merged weights instead of base + adapter/")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> float:
+    """Fine-tune and save; return the last step's loss."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Blip2ForConditionalGeneration, Blip2Processor
+
+    args = parse_args(argv)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    rows = read_examples(args.train)
+    processor = Blip2Processor.from_pretrained(args.base_model)
+    base = Blip2ForConditionalGeneration.from_pretrained(args.base_model)
+    decoder_only = base.config.use_decoder_only_language_model
+    if not args.merge:
+        base.save_pretrained(args.model_dir)  # untouched base weights: the adapter is applied on top at load
+    targets = lora_targets(base.config.text_config.model_type)
+    model = get_peft_model(
+        base,
+        LoraConfig(
+            r=args.lora_rank, lora_alpha=2 * args.lora_rank, lora_dropout=0.05, target_modules=targets
+        ),
+    )
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for step in range(1, args.steps + 1):
+        batch = random.sample(rows, min(args.batch_size, len(rows)))
+        loss = model(**batch_inputs(processor, batch, decoder_only)).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 25 == 0 or step == args.steps:
+            print(f"step={step} loss={loss.item():.4f}", flush=True)
+    if args.merge:
+        model.merge_and_unload().save_pretrained(args.model_dir)
+    else:
+        model.save_pretrained(args.model_dir / "adapter")
+    processor.tokenizer.padding_side = "left" if decoder_only else "right"
+    processor.save_pretrained(args.model_dir)
+    return float(loss.item())
+
+
+if __name__ == "__main__":
+    main()

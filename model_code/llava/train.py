@@ -1,0 +1,129 @@
+"""LoRA supervised fine-tuning of LLaVA-NeXT for hotel photo labels: a SageMaker training entry point.
+
+Each example becomes one chat: the user sends the photo and ``--question``; the assistant answers
+``this is a photo of {label}``. The loss covers the answer tokens only. LoRA adapts the language model's
+``q_proj``/``v_proj`` (not the vision tower); the result is merged into the weights and saved with the
+processor, because the DJL/vLLM endpoint and ``inference.py`` both load plain merged weights.
+
+Data (``--train``, default ``$SM_CHANNEL_TRAINING``): ``labels.jsonl`` with ``{"image": "rel/path.jpg",
+"label": "pool"}`` a line, paths relative to that folder. Base weights: ``--base-model`` (default
+``$SM_CHANNEL_MODEL``, or a hub id). Output: ``--model-dir`` (default ``$SM_MODEL_DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+ANSWER_FORMAT = "this is a photo of {label}"
+LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|v_proj)"
+"""A regex, because the CLIP vision tower has ``q_proj``/``v_proj`` too and stays as it is."""
+
+
+def read_examples(folder: Path) -> list[tuple[Path, str]]:
+    """(image path, label) pairs from ``folder/labels.jsonl``; a malformed line stops training with its number."""
+    examples = []
+    for number, line in enumerate((folder / "labels.jsonl").read_text().splitlines(), start=1):
+        if line.strip():
+            row = json.loads(line)
+            if not isinstance(row.get("image"), str) or not isinstance(row.get("label"), str):
+                raise ValueError(f"labels.jsonl line {number}: needs 'image' and 'label' strings")
+            examples.append((folder / row["image"], row["label"]))
+    if not examples:
+        raise ValueError(f"no examples in {folder / 'labels.jsonl'}")
+    return examples
+
+
+def _conversation(question: str, label: str | None) -> list[dict[str, Any]]:
+    chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    if label is not None:
+        chat.append(
+            {"role": "assistant", "content": [{"type": "text", "text": ANSWER_FORMAT.format(label=label)}]}
+        )
+    return chat
+
+
+def batch_inputs(processor: Any, examples: list[tuple[Path, str]], question: str) -> dict[str, Any]:
+    """Model inputs with ``labels``: -100 on the prompt (image tokens included) and on padding."""
+    from PIL import Image, ImageOps
+
+    images = []
+    for path, _ in examples:
+        with Image.open(path) as image:
+            images.append(ImageOps.exif_transpose(image).convert("RGB"))
+    template = processor.apply_chat_template
+    prompts = [template(_conversation(question, None), add_generation_prompt=True) for _ in examples]
+    full = [template(_conversation(question, label)) for _, label in examples]
+    processor.tokenizer.padding_side = "right"  # labels line up with the prompt from the left
+    inputs = processor(images=images, text=full, padding=True, return_tensors="pt")
+    labels = inputs["input_ids"].clone()
+    labels[inputs["attention_mask"] == 0] = -100
+    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+        prompt_length = processor(images=[image], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
+        labels[row, :prompt_length] = -100
+    inputs["labels"] = labels
+    return inputs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
+    )
+    parser.add_argument("--base-model", default=env("SM_CHANNEL_MODEL"), required=not env("SM_CHANNEL_MODEL"))
+    parser.add_argument("--question", default="What does this hotel photo show?")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> float:
+    """Fine-tune, merge, save; return the last step's loss."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoProcessor, LlavaNextForConditionalGeneration
+
+    args = parse_args(argv)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    examples = read_examples(args.train)
+    processor = AutoProcessor.from_pretrained(args.base_model)
+    base = LlavaNextForConditionalGeneration.from_pretrained(args.base_model)
+    lora = LoraConfig(
+        r=args.lora_rank,
+        lora_alpha=2 * args.lora_rank,
+        lora_dropout=0.05,
+        target_modules=LANGUAGE_LORA_TARGETS,
+    )
+    model = get_peft_model(base, lora)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for step in range(1, args.steps + 1):
+        batch = random.sample(examples, min(args.batch_size, len(examples)))
+        loss = model(**batch_inputs(processor, batch, args.question)).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 25 == 0 or step == args.steps:
+            print(f"step={step} loss={loss.item():.4f}", flush=True)
+    merged = model.merge_and_unload().eval()
+    merged.save_pretrained(args.model_dir)
+    processor.tokenizer.padding_side = "left"  # serving generates in left-padded batches
+    processor.save_pretrained(args.model_dir)
+    return float(loss.item())
+
+
+if __name__ == "__main__":
+    main()

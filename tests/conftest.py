@@ -1,0 +1,78 @@
+"""Shared fixtures: the real local stack (tiny in-process models, SQLite, FAISS, a folder bucket) built once
+per test session, and small helpers to make images."""
+
+from __future__ import annotations
+
+import io
+import os
+
+# Two pytest workers share two cores: one OpenMP thread each (FAISS and torch) instead of oversubscribing.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def jpeg(
+    color: tuple[int, int, int] = (200, 40, 40), size: tuple[int, int] = (256, 256), pattern: int = 0
+) -> bytes:
+    """A small JPEG; ``pattern`` draws stripes so different images embed differently."""
+    image = Image.new("RGB", size, color)
+    if pattern:
+        for x in range(0, size[0], pattern):
+            image.paste((255 - color[0], color[1], 255 - color[2]), (x, 0, x + pattern // 2, size[1]))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def local_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A VITRINE_HOME for the whole session, with the environment pointing at it.
+
+    The Lambda handlers read settings from the environment (as in Lambda), so the session sets it once.
+    """
+    from vitrine import wiring
+
+    home = tmp_path_factory.mktemp("vitrine-home")
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "VITRINE_HOME": str(home),
+            "VITRINE_PROFILE": "local",
+            "VITRINE_MODEL_PROFILE": "tiny",
+            "POWERTOOLS_METRICS_NAMESPACE": "Vitrine",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    wiring.reset()
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+    wiring.reset()
+
+
+@pytest.fixture(scope="session")
+def demo_catalog(local_home: Path) -> Path:
+    """A small synthetic catalog generated and ingested through the real ingestion handler."""
+    from vitrine.demo import generate
+    from vitrine.local.ingest import ingest_folder
+    from vitrine.wiring import services
+
+    out = local_home / "demo"
+    generate(out, products=12, street_photos=3, seed=3)
+    summary = ingest_folder(out, services().store)
+    assert not summary.failed_messages
+    return out
+
+
+@pytest.fixture(scope="session")
+def stack(demo_catalog: Path):
+    """The process-wide local services, with the demo catalog ingested."""
+    from vitrine.wiring import services
+
+    return services()

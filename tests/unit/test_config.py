@@ -1,0 +1,57 @@
+"""Settings: a missing or invalid setting stops start-up with one line naming it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vitrine.config import load_settings
+from vitrine.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"profile": "prod"}, "invalid setting VITRINE_PROFILE: Input should be 'local' or 'cloud'"),
+        ({"box_threshold": 3}, "invalid setting VITRINE_BOX_THRESHOLD"),
+        ({"profile": "cloud"}, "VITRINE_BUCKET is required when VITRINE_PROFILE=cloud"),
+        ({"profile": "cloud", "bucket": "b"}, "VITRINE_OPENSEARCH_ENDPOINT is required"),
+        ({"profile": "cloud", "bucket": "b", "opensearch_endpoint": "https://x"}, "VITRINE_DB_SECRET_ARN"),
+    ],
+)
+def test_invalid_settings_name_the_setting_in_one_line(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**overrides)
+    assert message in caught.value.message and "\n" not in caught.value.message
+
+
+def test_defaults_are_the_embedded_local_profile() -> None:
+    s = load_settings()
+    assert (s.profile, s.model_profile, s.detect_prompt) == (
+        "local",
+        "tiny",
+        "clothes . pants . hats . shoes",
+    )
+    assert (s.box_threshold, s.text_threshold) == (0.3, 0.25)
+    assert s.endpoint_name("grounding_dino") == "vitrine-grounding-dino"
+
+
+def test_cli_refuses_to_start_with_a_bad_setting(tmp_path) -> None:
+    env = {**os.environ, "VITRINE_PROFILE": "staging", "VITRINE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "vitrine.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "vitrine: invalid setting VITRINE_PROFILE: Input should be 'local' or 'cloud'"
+    ]
+
+
+def test_local_profile_with_real_models_needs_their_folders(tmp_path) -> None:
+    from vitrine.wiring import build_services
+
+    with pytest.raises(ConfigError, match="VITRINE_GROUNDING_DINO_DIR"):
+        build_services(load_settings(model_profile="local", home=tmp_path))
