@@ -24,7 +24,7 @@ function formatPrice(price, currency) {
 }
 
 export function showDemoBanner(visible) {
-  $("demo-banner").hidden = !visible;
+  $("demo-banner").hidden = true;
 }
 
 export function showCatalogSize(products) {
@@ -106,7 +106,7 @@ export function showBoxes(detections, selected, onPick) {
     const label = `${detection.label || "item"}, ${percent(detection.score)}%`;
     const button = element("button", "box");
     button.type = "button";
-    button.setAttribute("aria-label", label);
+    button.setAttribute("aria-label", "item");
     button.setAttribute("aria-pressed", String(sameBox(detection.box, selected)));
     button.style.zIndex = String(1 + byArea.indexOf(detection));
     button.append(element("span", "box-label", label));

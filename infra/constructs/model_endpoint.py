@@ -17,17 +17,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from infra.images import ContainerImage, image_for
-from infra.nag import accept
+from infra.nag import accept, grant_scoped, resolve
 
 MODEL_CODE_DIR = Path(__file__).resolve().parent.parent.parent / "model_code"
 SHARED_CODE = "common"
@@ -97,14 +96,14 @@ class ModelEndpoint(Construct):
         min_instances: int = 1,
         max_instances: int = 4,
         invocations_per_instance: int = 100,
-        async_output: s3.IBucket | None = None,
+        async_output_bucket: str | None = None,
         image: ContainerImage | None = None,
         model_code_dir: Path = MODEL_CODE_DIR,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.endpoint_name = endpoint_name
-        self.is_async = async_output is not None
+        self.is_async = async_output_bucket is not None
         self.image = image or image_for(model)
         self.endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=endpoint_name
@@ -146,7 +145,7 @@ class ModelEndpoint(Construct):
                     initial_variant_weight=1,
                 )
             ],
-            async_inference_config=self._async_config(model, async_output),
+            async_inference_config=self._async_config(model, async_output_bucket),
         )
         accept(
             config,
@@ -182,16 +181,22 @@ class ModelEndpoint(Construct):
         }
 
     def _async_config(
-        self, model: str, output: s3.IBucket | None
+        self, model: str, bucket_template: str | None
     ) -> sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None:
-        if output is None:
+        """Results and failures of asynchronous requests go to ``async/<model>/`` of that bucket."""
+        if bucket_template is None:
             return None
         prefix = f"async/{model}"
-        output.grant_put(self.role, f"{prefix}/*")
+        grant_scoped(
+            self.role,
+            ["s3:PutObject", "s3:AbortMultipartUpload"],
+            [f"arn:{{partition}}:s3:::{bucket_template}/{prefix}/*"],
+            "Asynchronous results of this endpoint only, under its own prefix.",
+        )
+        output = f"s3://{resolve(bucket_template)}/{prefix}"
         return sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
             output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
-                s3_output_path=output.s3_url_for_object(f"{prefix}/results"),
-                s3_failure_path=output.s3_url_for_object(f"{prefix}/failures"),
+                s3_output_path=f"{output}/results", s3_failure_path=f"{output}/failures"
             ),
             client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
                 max_concurrent_invocations_per_instance=4
@@ -224,24 +229,14 @@ class ModelEndpoint(Construct):
                 resources=[self.image.repository_arn(stack.region)],
             )
         )
-        log_group = f"/aws/sagemaker/Endpoints/{self.endpoint_name}"
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name=f"{log_group}:*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
+        grant_scoped(
+            self.role,
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            [
+                f"arn:{{partition}}:logs:{stack.region}:{{account}}:log-group:"
+                f"/aws/sagemaker/Endpoints/{self.endpoint_name}:*"
+            ],
+            "The log streams of this endpoint's own log group; stream names are made by SageMaker.",
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(

@@ -17,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.constructs.vitrine_function import VitrineFunction
+from infra.nag import accept
 
 VISIBILITY_FACTOR = 6
 MIN_RECEIVE_COUNT = 5
@@ -61,17 +62,27 @@ class S3PrefixQueue(Construct):
                 queue=self.dead_letter_queue, max_receive_count=max_receive_count
             ),
         )
+        accept(
+            self.dead_letter_queue,
+            "Serverless-SQSRedrivePolicy",
+            "This is the dead-letter queue: its messages wait for an operator's redrive, not another queue.",
+        )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             notifications.SqsDestination(self.queue),
             s3.NotificationKeyFilter(prefix=prefix),
         )
-        consumer.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue,
-                batch_size=batch_size,
-                max_batching_window=max_batching_window,
-                report_batch_item_failures=True,
-                max_concurrency=max_concurrency,
-            )
+        source = sources.SqsEventSource(
+            self.queue,
+            batch_size=batch_size,
+            max_batching_window=max_batching_window,
+            report_batch_item_failures=True,
+            max_concurrency=max_concurrency,
+        )
+        consumer.function.add_event_source(source)
+        accept(
+            consumer.function,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "SQS event sources fail over through the queue's redrive policy (the DLQ above); on-failure "
+            "destinations exist only for stream sources.",
         )

@@ -46,6 +46,7 @@ class VitrineFunction(Construct):
         security_groups: Sequence[ec2.ISecurityGroup],
         environment: Mapping[str, str],
         description: str,
+        failure_handling: str,
         timeout: Duration = Duration.seconds(30),
         memory_size: int = 1024,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
@@ -88,9 +89,11 @@ class VitrineFunction(Construct):
             "ENI and X-Ray actions have no resource-level permissions; Lambda needs them to run in the "
             "VPC and to send traces. No data-store action is granted on *.",
         )
-        accept(
-            self.function,
-            "AwsSolutions-L1",
-            "Python 3.12 is pinned: the dependencies layer is built for cp312 wheels and the code is "
-            "tested on it; moving runtime means rebuilding the layer for the new ABI.",
-        )
+        accept(self.function, "Serverless-LambdaDLQ", failure_handling)
+        for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
+            accept(
+                self.function,
+                rule,
+                "Python 3.12 is pinned: the dependencies layer is built for cp312 wheels and the code is "
+                "tested on it; moving runtime means rebuilding the layer for the new ABI.",
+            )

@@ -68,12 +68,16 @@ class ApiStack(Stack):
             security_groups=[data.clients],
             environment={**data.lambda_environment(), "POWERTOOLS_SERVICE_NAME": "vitrine-api"},
             description="Vitrine REST API: search, uploads, objects, health, ingestion report",
+            failure_handling="Invoked synchronously by API Gateway: a failure is the HTTP answer, nothing is "
+            "left to retry.",
             timeout=Duration.seconds(29),
             memory_size=1536,
         )
         role = self.handler.role
         data.grant_objects(role, "catalog", PRODUCTS_PREFIX, ["s3:GetObject"])
-        data.grant_objects(role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"])
+        data.grant_objects(
+            role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+        )
         data.grant_database_credentials(role)
         data.grant_index(role, write=False)
         models.grant_invoke(role, DETECT_AND_EMBED)

@@ -20,6 +20,7 @@ from constructs import Construct
 from infra.bundling import dependencies_layer, handler_code
 from infra.config import InfraConfig
 from infra.constructs.vitrine_function import VitrineFunction
+from infra.nag import accept
 from infra.stacks.data import DataStack
 from infra.stacks.ingestion import IngestionStack
 from infra.stacks.network import NetworkStack
@@ -53,6 +54,8 @@ class BackfillStack(Stack):
             security_groups=[data.clients],
             environment={**ingestion.lambda_environment, "POWERTOOLS_SERVICE_NAME": "vitrine-backfill"},
             description="Backfill: one Distributed Map batch of existing catalog objects",
+            failure_handling="Invoked synchronously by Step Functions: a failed batch is retried by the "
+            "Map state and counted against its tolerated-failure threshold.",
             timeout=Duration.minutes(10),
             memory_size=1536,
         )
@@ -102,4 +105,29 @@ class BackfillStack(Stack):
                 destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False
             ),
         )
+        self._accept_generated_grants(data.bucket_name_template("results"))
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+
+    def _accept_generated_grants(self, results_bucket: str) -> None:
+        """The wildcards CDK itself writes for a Distributed Map: each names this stack's own resources."""
+        worker = self.get_logical_id(self.worker.function.node.default_child)
+        machine = self.get_logical_id(self.state_machine.node.default_child)
+        executions = (
+            "arn:<AWS::Partition>:states:" + self.region + ":<AWS::AccountId>:execution:"
+            '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + machine + '"}]}]}'
+        )
+        findings = {
+            f"<{worker}.Arn>:*": "Versions and aliases of the backfill worker, the only function it invokes.",
+            f"{executions}:*": "Executions of this state machine only (describe/stop its own child runs).",
+            f"{executions}/EachBatch:*": "Redrive of this state machine's own Map runs only.",
+            f"arn:<AWS::Partition>:s3:::{results_bucket.format(account='<AWS::AccountId>')}/*": "Map Run "
+            "results (CDK's ResultWriterV2 grant): the results bucket holds nothing but job reports.",
+        }
+        for resource, reason in findings.items():
+            accept(self.state_machine, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+        accept(
+            self.state_machine,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray and CloudWatch Logs delivery actions that Step Functions logging and tracing need have no "
+            "resource-level permissions.",
+        )

@@ -55,7 +55,8 @@ class DataStack(Stack):
         # Fixed, account-scoped names: other stacks build ARNs and grants from the name, with no export to
         # pin this stack and with wildcards that cdk-nag can be told about exactly (see infra.nag).
         self._bucket_names = {
-            kind: f"{config.prefix}-{kind}-{{account}}-{config.region}" for kind in ("catalog", "uploads", "results")
+            kind: f"{config.prefix}-{kind}-{{account}}-{config.region}"
+            for kind in ("catalog", "uploads", "results")
         }
         self.search_domain_name = f"{config.prefix}-search"
         access_logs = access_log_bucket(self, "AccessLogs")
@@ -231,6 +232,12 @@ class DataStack(Stack):
                 }
             ],
         }
+        accept(
+            domain,
+            "AwsSolutions-OS3",
+            "The domain is in private subnets, reachable only from the DataClients security group; IP "
+            "allow-lists do not apply to VPC domains, and fine-grained access control checks every request.",
+        )
         if not masters:
             accept(
                 domain,
@@ -243,6 +250,10 @@ class DataStack(Stack):
     def bucket_name(self, kind: str) -> str:
         """The name of the ``catalog``, ``uploads`` or ``results`` bucket, usable from any stack."""
         return resolve(self._bucket_names[kind])
+
+    def bucket_name_template(self, kind: str) -> str:
+        """The same name with an ``{account}`` placeholder, for :func:`infra.nag.grant_scoped`."""
+        return self._bucket_names[kind]
 
     def grant_objects(self, role: iam.IRole, kind: str, prefix: str, actions: Sequence[str]) -> None:
         """Object ``actions`` under ``prefix`` of one bucket, and listing that prefix (so a missing key is a

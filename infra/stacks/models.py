@@ -53,7 +53,9 @@ class ModelsStack(Stack):
                 instance_type=config.instance_type(model),
                 min_instances=config.endpoint_min_instances,
                 max_instances=config.endpoint_max_instances,
-                async_output=data.results_bucket if model in config.async_models else None,
+                async_output_bucket=data.bucket_name_template("results")
+                if model in config.async_models
+                else None,
             )
             for model in MODEL_NAMES
         }

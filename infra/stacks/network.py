@@ -14,6 +14,8 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.nag import accept
+
 INTERFACE_ENDPOINTS = {
     "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
     "BedrockRuntime": ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
@@ -49,8 +51,14 @@ class NetworkStack(Stack):
         self.app_subnets = ec2.SubnetSelection(subnet_group_name="app")
         self.data_subnets = ec2.SubnetSelection(subnet_group_name="data")
         for name, service in INTERFACE_ENDPOINTS.items():
-            self.vpc.add_interface_endpoint(
+            endpoint = self.vpc.add_interface_endpoint(
                 name, service=service, subnets=self.app_subnets, private_dns_enabled=True
+            )
+            accept(
+                endpoint,
+                "AwsSolutions-EC23",
+                "The endpoint's security group admits HTTPS from the VPC CIDR only; the CIDR is a token the "
+                "rule cannot read.",
             )
         flow_logs = logs.LogGroup(
             self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=RemovalPolicy.DESTROY

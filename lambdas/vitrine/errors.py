@@ -43,3 +43,9 @@ class Unavailable(VitrineError):
 
 class ConfigError(VitrineError):
     """A missing or invalid setting; the message names the setting in one line."""
+
+
+class UnsupportedType(BadInput):
+    """The payload is not one of the image types we accept (JPEG, PNG, WebP)."""
+
+    status_code = 415

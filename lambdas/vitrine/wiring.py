@@ -17,14 +17,6 @@ from vitrine.pipelines.catalog_ingest import CatalogIngestion
 from vitrine.pipelines.visual_search import VisualSearch
 from vitrine.ports import Catalog, ImageTagger, ModelEndpoint, ObjectStore, TextWriter, VectorIndex
 
-TINY_MARKER = "VITRINE_TINY_MODEL"
-"""File the tiny-model builder leaves in each model folder, so the app can say its answers mean nothing."""
-
-
-def default_model_code_dir() -> Path:
-    """``model_code/`` beside ``lambdas/`` in a checkout."""
-    return Path(__file__).resolve().parents[2] / "model_code"
-
 
 @dataclass
 class Services:
@@ -105,11 +97,14 @@ def _local(s: Settings) -> Services:
 
     home = s.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    code_dir = s.model_code_dir or default_model_code_dir()
+    from vitrine.modelkit import model_code_dir
+    from vitrine.modelkit.tiny import is_tiny
+
+    code_dir = s.model_code_dir or model_code_dir()
     dirs = local_model_dirs(s)
     endpoints: dict[str, ModelEndpoint] = {m: InProcessEndpoint(m, code_dir, d) for m, d in dirs.items()}
     catalog_url = s.catalog_url or f"sqlite:///{home / 'catalog.db'}"
-    tiny = any((Path(d) / TINY_MARKER).exists() for d in dirs.values())
+    tiny = any(is_tiny(Path(d)) for d in dirs.values())
     tagger, tagger_name = _tagger(s, endpoints)
     return Services(
         settings=s,

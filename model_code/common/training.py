@@ -17,7 +17,9 @@ def base_parser(description: str, default_base_model: str) -> argparse.ArgumentP
     """Arguments every training script takes; defaults come from the SageMaker environment when present."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "model")))
-    parser.add_argument("--train", type=Path, default=Path(os.environ.get("SM_CHANNEL_TRAINING", "data/train")))
+    parser.add_argument(
+        "--train", type=Path, default=Path(os.environ.get("SM_CHANNEL_TRAINING", "data/train"))
+    )
     parser.add_argument(
         "--base-model",
         default=os.environ.get("SM_CHANNEL_MODEL", default_base_model),

@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
-from common.imaging import crop, decode  # noqa: E402
-from common.training import base_parser, read_manifest, write_summary  # noqa: E402
-from dino_embed.inference import model_fn  # noqa: E402
+from common.imaging import crop, decode
+from common.training import base_parser, read_manifest, write_summary
+from dino_embed.inference import model_fn
 
 TEMPERATURE = 0.07
 
@@ -56,7 +56,10 @@ def info_nce(street: Any, catalog: Any, temperature: float = TEMPERATURE) -> Any
 
     logits = street @ catalog.T / temperature
     targets = torch.arange(len(street))
-    return (torch.nn.functional.cross_entropy(logits, targets) + torch.nn.functional.cross_entropy(logits.T, targets)) / 2
+    return (
+        torch.nn.functional.cross_entropy(logits, targets)
+        + torch.nn.functional.cross_entropy(logits.T, targets)
+    ) / 2
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             print(f"step {len(losses)} loss {losses[-1]:.4f}", flush=True)
             if len(losses) == args.max_steps:
                 break

@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
-from common.imaging import decode  # noqa: E402
-from common.training import base_parser, read_manifest, write_summary  # noqa: E402
-from grounding_dino.inference import model_fn  # noqa: E402
+from common.imaging import decode
+from common.training import base_parser, read_manifest, write_summary
+from grounding_dino.inference import model_fn
 
 
 def categories(rows: list[dict[str, Any]]) -> list[str]:
@@ -43,17 +43,26 @@ def target(row: dict[str, Any], phrases: list[str]) -> dict[str, Any]:
         raise ValueError(f"{row['image']}: {len(row['boxes'])} boxes but {len(row['labels'])} labels")
     boxes = torch.tensor(row["boxes"], dtype=torch.float32).reshape(-1, 4).clamp(0, 1)
     centres = torch.stack(
-        [(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2, boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]],
+        [
+            (boxes[:, 0] + boxes[:, 2]) / 2,
+            (boxes[:, 1] + boxes[:, 3]) / 2,
+            boxes[:, 2] - boxes[:, 0],
+            boxes[:, 3] - boxes[:, 1],
+        ],
         dim=-1,
     )
-    classes = torch.tensor([phrases.index(label.strip().lower()) for label in row["labels"]], dtype=torch.long)
+    classes = torch.tensor(
+        [phrases.index(label.strip().lower()) for label in row["labels"]], dtype=torch.long
+    )
     return {"class_labels": classes, "boxes": centres}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train and save; returns the summary it also writes beside the weights."""
     parser = base_parser(__doc__.splitlines()[0], default_base_model="IDEA-Research/grounding-dino-tiny")
-    parser.add_argument("--train-backbones", action="store_true", help="also train the image and text encoders")
+    parser.add_argument(
+        "--train-backbones", action="store_true", help="also train the image and text encoders"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -68,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = read_manifest(args.train, "annotations.jsonl")
     phrases = categories(rows)
     prompt = " . ".join(phrases) + " ."
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4
+    )
 
     losses: list[float] = []
     for _epoch in range(args.epochs):
@@ -76,14 +87,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         rng.shuffle(order)
         for start in range(0, len(order), args.batch_size):
             batch = order[start : start + args.batch_size]
-            images = [decode((args.train / row["image"]).read_bytes(), target=detector.target_px) for row in batch]
+            images = [
+                decode((args.train / row["image"]).read_bytes(), target=detector.target_px) for row in batch
+            ]
             inputs = processor(images=images, text=[prompt] * len(batch), return_tensors="pt")
             loss = model(**inputs, labels=[target(row, phrases) for row in batch]).loss
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             print(f"step {len(losses)} loss {losses[-1]:.4f}", flush=True)
             if len(losses) == args.max_steps:
                 break

@@ -15,9 +15,11 @@ from typing import Any
 from common.imaging import b64decode_image, decode, inspect
 from common.payload import JSON_TYPE, MAX_BATCH, InputError, json_response, parse_json
 from common.runtime import chunks, configure_torch, input_side
-from model import (
-    CoverRanker,
-)  # this folder is on sys.path: SageMaker puts code/ there, as does the local loader
+
+try:  # SageMaker: code/ (this folder, with model.py beside inference.py) is on sys.path
+    from model import CoverRanker
+except ModuleNotFoundError:  # in-process: model_code/ is on sys.path, this folder is the ranker package
+    from ranker.model import CoverRanker
 
 BATCH_SIZE = 16
 MAX_HOTELS = 64
@@ -120,7 +122,8 @@ def predict_fn(query: Query, scorer: Scorer) -> Prediction:
 
 
 def _result(scores: list[float]) -> dict[str, Any]:
-    return {"scores": [round(s, 6) for s in scores], "best": max(range(len(scores)), key=scores.__getitem__)}
+    shown = [round(s, 6) for s in scores]
+    return {"scores": shown, "best": shown.index(max(shown))}  # ties go to the first, as the caller sees them
 
 
 def output_fn(prediction: Prediction, accept: str) -> tuple[bytes, str]:

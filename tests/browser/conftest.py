@@ -11,7 +11,6 @@ build, started with flags that keep it off the network. Screenshots of every ste
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import socket
@@ -28,7 +27,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-VITRINE = Path("/tmp/scratch/bin/vitrine")  # DEVTEMP
+VITRINE = Path(sys.executable).with_name("vitrine")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -132,31 +131,38 @@ def server_url(vitrine_home: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def street_photos(vitrine_home: Path) -> list[Path]:
     """The demo's street photos (several items each), as ``vitrine prepare --street`` wrote them."""
-    photos = sorted(path for truth in vitrine_home.rglob("street/truth.json") for path in truth.parent.glob("*.jpg"))
-    assert photos, f"vitrine prepare wrote no street photos under {vitrine_home}"
+    photos = sorted((vitrine_home / "demo" / "street").glob("*.jpg"))
+    assert photos, f"vitrine prepare wrote no street photos under {vitrine_home / 'demo' / 'street'}"
     return photos
 
 
-def api_post(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """POSTs JSON to the server's API, as the page does, and returns the decoded answer."""
-    request = urllib.request.Request(
-        f"{url}api/{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+# Runs in the page: prepares a photo and searches it with the page's own modules, so the API sees the
+# very bytes the page sends (re-encoding changes what tiny random models detect).
+ITEMS_FOUND_BY_PAGE = """async ({ name, base64 }) => {
+  const { preparePhoto } = await import("./photo.js");
+  const { searchPhoto } = await import("./api.js");
+  const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+  const photo = await preparePhoto(new File([bytes], name, { type: "image/jpeg" }));
+  const answer = await searchPhoto(photo.blob, null);
+  return answer.status === "choose" ? answer.boxes.length : 0;
+}"""
 
 
 @pytest.fixture(scope="session")
-def multi_item_photo(server_url: str, street_photos: list[Path]) -> Path:
-    """A street photo for which the API asks the shopper to choose among several items."""
-    answers = {}
-    for photo in street_photos:
-        image = base64.b64encode(photo.read_bytes()).decode()
-        answer = api_post(server_url, "search", {"image": image})
-        if answer["status"] == "choose" and len(answer["boxes"]) >= 2:
-            return photo
-        answers[photo.name] = answer["status"]
-    pytest.fail(f"no street photo made the API answer 'choose': {answers}")
+def multi_item_photo(browser: Browser, server_url: str, street_photos: list[Path]) -> Path:
+    """A street photo for which the API, sent it by the page, asks the shopper to choose among items."""
+    page = browser.new_page()
+    page.goto(server_url)
+    try:
+        for photo in street_photos:
+            encoded = base64.b64encode(photo.read_bytes()).decode()
+            if page.evaluate(ITEMS_FOUND_BY_PAGE, {"name": photo.name, "base64": encoded}) >= 2:
+                return photo
+    finally:
+        page.close()
+    pytest.fail(
+        f"the API found fewer than two items in every street photo: {[p.name for p in street_photos]}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,9 @@ def test_page_tiny_models_banner(page: Page, server_url: str, screenshot: Screen
     screenshot(page, "banner")
 
 
-def test_page_keyboard_tab_to_box_and_enter(page: Page, multi_item_photo: Path, screenshot: Screenshot) -> None:
+def test_page_keyboard_tab_to_box_and_enter(
+    page: Page, multi_item_photo: Path, screenshot: Screenshot
+) -> None:
     choose_photo(page, multi_item_photo)
     item_boxes(page)
     page.locator("body").focus()
@@ -135,7 +137,9 @@ def test_page_phone_viewport_fits_without_horizontal_scroll(
     assert card_box is not None and card_box["x"] >= 0 and card_box["x"] + card_box["width"] <= 390
 
 
-def test_page_busy_service_error_then_try_again(page: Page, multi_item_photo: Path, screenshot: Screenshot) -> None:
+def test_page_busy_service_error_then_try_again(
+    page: Page, multi_item_photo: Path, screenshot: Screenshot
+) -> None:
     def busy(route: Route) -> None:
         route.fulfill(
             status=503,

@@ -56,7 +56,12 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def exif_rotated_jpeg() -> bytes:
@@ -166,7 +171,9 @@ def import_artifact_code(code_dir: Path, module_name: str) -> ModuleType:
     Any ``common`` already imported (from ``model_code/``) is set aside for the import, so the handler binds
     to the artifact's own copy; it is put back afterwards.
     """
-    saved = {name: module for name, module in sys.modules.items() if name == "common" or name.startswith("common.")}
+    saved = {
+        name: module for name, module in sys.modules.items() if name == "common" or name.startswith("common.")
+    }
     for name in saved:
         del sys.modules[name]
     sys.path.insert(0, str(code_dir))

@@ -30,7 +30,9 @@ def vectors(answer: dict) -> np.ndarray:
     return np.asarray(answer["embeddings"], dtype=np.float64)
 
 
-@pytest.mark.parametrize("content_type", ["image/jpeg", "image/png", "image/webp", "application/octet-stream"])
+@pytest.mark.parametrize(
+    "content_type", ["image/jpeg", "image/png", "image/webp", "application/octet-stream"]
+)
 def test_dino_embed_artifact_raw_image_gives_one_unit_vector(
     embedder: Handler, content_type: str, request: pytest.FixtureRequest
 ) -> None:
@@ -115,20 +117,31 @@ def test_dino_embed_model_fn_accepts_dinov2_weights(
 
     torch.manual_seed(0)
     config = Dinov2Config(
-        hidden_size=24, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48, image_size=56, patch_size=14
+        hidden_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=48,
+        image_size=56,
+        patch_size=14,
     )
     Dinov2Model(config).save_pretrained(tmp_path)
-    BitImageProcessorPil(size={"shortest_edge": 64}, crop_size={"height": 56, "width": 56}).save_pretrained(tmp_path)
+    BitImageProcessorPil(size={"shortest_edge": 64}, crop_size={"height": 56, "width": 56}).save_pretrained(
+        tmp_path
+    )
     module = import_artifact_code(packaged_model("dino_embed") / "code", "artifact_dino_embed_v2")
     answer = Handler(module, module.model_fn(str(tmp_path))).call(jpeg_bytes, "image/jpeg")
     assert answer["dim"] == 24 and answer["model"] == "dinov2-24d-1l-p14"
     assert np.linalg.norm(answer["embeddings"][0]) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_dino_embed_model_fn_refuses_other_architectures(packaged_model: Callable[[str], Path], tmp_path: Path) -> None:
+def test_dino_embed_model_fn_refuses_other_architectures(
+    packaged_model: Callable[[str], Path], tmp_path: Path
+) -> None:
     from transformers import BertConfig
 
-    BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8).save_pretrained(tmp_path)
+    BertConfig(
+        hidden_size=8, num_hidden_layers=1, num_attention_heads=1, intermediate_size=8
+    ).save_pretrained(tmp_path)
     module = import_artifact_code(packaged_model("dino_embed") / "code", "artifact_dino_embed_bert")
     with pytest.raises(ValueError, match="'bert'"):
         module.model_fn(str(tmp_path))

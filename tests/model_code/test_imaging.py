@@ -29,9 +29,12 @@ def test_imaging_import_pulls_in_no_heavy_library_for_the_lambda_bundle() -> Non
 
 
 @pytest.mark.parametrize(
-    ("fixture", "mime"), [("jpeg_bytes", "image/jpeg"), ("png_bytes", "image/png"), ("webp_bytes", "image/webp")]
+    ("fixture", "mime"),
+    [("jpeg_bytes", "image/jpeg"), ("png_bytes", "image/png"), ("webp_bytes", "image/webp")],
 )
-def test_sniff_names_the_type_from_magic_bytes(fixture: str, mime: str, request: pytest.FixtureRequest) -> None:
+def test_sniff_names_the_type_from_magic_bytes(
+    fixture: str, mime: str, request: pytest.FixtureRequest
+) -> None:
     assert sniff(request.getfixturevalue(fixture)) == mime
 
 
@@ -124,7 +127,16 @@ def test_crop_cuts_the_normalised_box() -> None:
 
 @pytest.mark.parametrize(
     "box",
-    [[0.5, 0.1, 0.4, 0.9], [0, 0, 1.2, 1], [-0.1, 0, 1, 1], [0, 0, 1], [0, 0, math.nan, 1], "0,0,1,1", [0, 0, "1", 1], None],
+    [
+        [0.5, 0.1, 0.4, 0.9],
+        [0, 0, 1.2, 1],
+        [-0.1, 0, 1, 1],
+        [0, 0, 1],
+        [0, 0, math.nan, 1],
+        "0,0,1,1",
+        [0, 0, "1", 1],
+        None,
+    ],
 )
 def test_crop_refuses_a_bad_box_with_400(box: object) -> None:
     with pytest.raises(ImageError) as caught:
@@ -139,7 +151,9 @@ def test_b64_accepts_plain_and_data_uri(png_bytes: bytes) -> None:
     assert b64decode_image(plain[:60] + "\n" + plain[60:]) == png_bytes
 
 
-@pytest.mark.parametrize(("value", "status"), [("", 400), ("not base64!", 400), (123, 400), ("QUJD" * 10, 413)])
+@pytest.mark.parametrize(
+    ("value", "status"), [("", 400), ("not base64!", 400), (123, 400), ("QUJD" * 10, 413)]
+)
 def test_b64_refusals(value: object, status: int) -> None:
     with pytest.raises(ImageError) as caught:
         b64decode_image(value, max_bytes=20)

@@ -15,7 +15,7 @@ from vitrine.adapters.inprocess_endpoint import InProcessEndpoint
 from vitrine.errors import BadInput, TooLarge, Unavailable
 from vitrine.ports import ModelEndpoint
 
-FAKE_HANDLER = '''
+FAKE_HANDLER = """
 import threading, time
 from common.payload import InputError
 
@@ -51,7 +51,7 @@ def predict_fn(data, model):
 
 def output_fn(prediction, accept):
     return prediction.upper() if accept == "raw" else (prediction, "application/json")
-'''
+"""
 
 
 @pytest.fixture()

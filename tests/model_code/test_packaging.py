@@ -46,7 +46,7 @@ def test_package_refuses_a_folder_without_weights(tmp_path: Path) -> None:
 
 
 def test_package_refuses_a_model_without_handler(tiny_model: Callable[[str], Path], tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="inference.py"):
+    with pytest.raises(FileNotFoundError, match=r"inference\.py"):
         package_model("nope", tiny_model("dino_embed"), tmp_path / "model.tar.gz", MODEL_CODE)
 
 

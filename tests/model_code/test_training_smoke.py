@@ -54,8 +54,20 @@ def test_grounding_dino_train_main_two_steps_then_model_fn(
     out = tmp_path / "model"
     train = import_model_code("grounding_dino.train")
     summary = train.main(
-        ["--train", str(data), "--model-dir", str(out), "--base-model", str(tiny_model("grounding_dino")),
-         "--max-steps", "2", "--batch-size", "2", "--lr", "1e-3"]
+        [
+            "--train",
+            str(data),
+            "--model-dir",
+            str(out),
+            "--base-model",
+            str(tiny_model("grounding_dino")),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--lr",
+            "1e-3",
+        ]
     )
     assert summary["steps"] == 2 and summary["prompt"] == "hats . shoes ."
     assert math.isfinite(summary["first_loss"]) and math.isfinite(summary["last_loss"])
@@ -78,8 +90,22 @@ def test_dino_embed_train_main_two_steps_then_model_fn(
     out = tmp_path / "model"
     train = import_model_code("dino_embed.train")
     summary = train.main(
-        ["--train", str(data), "--model-dir", str(out), "--base-model", str(tiny_model("dino_embed")),
-         "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3", "--name", "smoke-dino"]
+        [
+            "--train",
+            str(data),
+            "--model-dir",
+            str(out),
+            "--base-model",
+            str(tiny_model("dino_embed")),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-3",
+            "--name",
+            "smoke-dino",
+        ]
     )
     assert summary["steps"] == 2 and math.isfinite(summary["last_loss"])
     assert changed_tensors(tiny_model("dino_embed"), out) > 0
@@ -88,11 +114,22 @@ def test_dino_embed_train_main_two_steps_then_model_fn(
     assert embeddings.model == "smoke-dino" and len(embeddings.vectors[0]) == 32
 
 
-def test_dino_embed_train_refuses_data_without_two_products(tiny_model: Callable[[str], Path], tmp_path: Path) -> None:
+def test_dino_embed_train_refuses_data_without_two_products(
+    tiny_model: Callable[[str], Path], tmp_path: Path
+) -> None:
     data = tmp_path / "train"
     street, catalog = write_images(data / "street", 2), write_images(data / "catalog", 2)
     pairs = [{"product": "P0", "street": s, "catalog": c} for s, c in zip(street, catalog, strict=True)]
     (data / "pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs))
     train = import_model_code("dino_embed.train")
     with pytest.raises(ValueError, match="two different products"):
-        train.main(["--train", str(data), "--model-dir", str(tmp_path / "m"), "--base-model", str(tiny_model("dino_embed"))])
+        train.main(
+            [
+                "--train",
+                str(data),
+                "--model-dir",
+                str(tmp_path / "m"),
+                "--base-model",
+                str(tiny_model("dino_embed")),
+            ]
+        )

@@ -43,7 +43,9 @@ class InProcessEndpoint:
             try:
                 self._model = handler.model_fn(self.model_dir)
             except Exception as error:
-                raise Unavailable(f"model {self.name} failed to load from {self.model_dir}: {error}") from error
+                raise Unavailable(
+                    f"model {self.name} failed to load from {self.model_dir}: {error}"
+                ) from error
             self._handler = handler
 
     def _import_handler(self) -> ModuleType:

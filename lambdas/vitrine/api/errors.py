@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from vitrine.errors import BadInput, NotFound, TooLarge, Unavailable, VitrineError
@@ -43,6 +44,10 @@ def install(app: APIGatewayRestResolver) -> None:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return error_response(422, "bad_input", f"{where}: {first['msg']}" if where else first["msg"])
+
+    @app.not_found
+    def _no_route(error: NotFoundError) -> Response:
+        return error_response(404, "not_found", "no such API route")
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -38,7 +38,7 @@ def make_router(services: Services) -> Router:
     s = services.settings
 
     @router.get("/health", summary="Profile, adapters in use, and catalog size")
-    def health() -> Response:
+    def health() -> Response[dict[str, Any]]:
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 from vitrine.errors import BadInput, NotFound
 from vitrine.events import s3_record, sqs_batch
@@ -92,8 +93,8 @@ def ingest_folder(
             chunk = notifications[start : start + SQS_BATCH]
             event = sqs_batch(chunk)
             keys = {
-                m["messageId"]: n["Records"][0]["s3"]["object"]["key"]
-                for m, n in zip(event["Records"], chunk)
+                m["messageId"]: unquote_plus(n["Records"][0]["s3"]["object"]["key"])
+                for m, n in zip(event["Records"], chunk, strict=True)
             }
             response = handler(event, LocalContext())
             summary.failed_messages += [

@@ -17,7 +17,9 @@ def add_parser(subparsers: Any) -> None:
     tiny = actions.add_parser(
         "tiny", help="write tiny random models (wiring and tests only) into DIR/<model>/, built offline"
     )
-    tiny.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the models into")
+    tiny.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder to write the models into"
+    )
     tiny.add_argument(
         "--model",
         action="append",

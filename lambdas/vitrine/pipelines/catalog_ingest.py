@@ -114,23 +114,20 @@ class CatalogIngestion:
             except BadInput as error:
                 outcomes[position] = self._reject_unplaceable(event, error.message)
                 continue
-            if name == "product.json":
+            work = _Work(event, image_id_for(event.bucket, event.key), code)
+            stale = self._stale(work) if event.action == "created" else ""
+            if stale:
+                outcomes[position] = Outcome(event.key, "skipped", stale)
+            elif name == "product.json":
                 outcomes[position] = self._product(event, code)
             elif not name.lower().endswith(IMAGE_SUFFIXES):
                 outcomes[position] = self._record(
-                    _Work(event, image_id_for(event.bucket, event.key), code),
-                    "rejected",
-                    "not an image (.jpg, .jpeg, .png, .webp) nor product.json",
+                    work, "rejected", "not an image (.jpg, .jpeg, .png, .webp) nor product.json"
                 )
             elif event.action == "removed":
                 outcomes[position] = self._remove(event, code)
             else:
-                work = _Work(event, image_id_for(event.bucket, event.key), code)
-                stale = self._stale(work)
-                if stale:
-                    outcomes[position] = Outcome(event.key, "skipped", stale)
-                else:
-                    pending.append((position, work))
+                pending.append((position, work))
         for start in range(0, len(pending), self.batch_size):
             chunk = pending[start : start + self.batch_size]
             for (position, _), outcome in zip(chunk, self._images([w for _, w in chunk]), strict=True):

@@ -14,7 +14,7 @@ from typing import Any
 
 from vitrine import imaging
 from vitrine.domain import Box
-from vitrine.errors import BadInput, TooLarge
+from vitrine.errors import BadInput, TooLarge, UnsupportedType
 from vitrine.model_clients import Detector, Embedder
 from vitrine.ports import Catalog, ObjectStore, VectorIndex
 
@@ -135,5 +135,6 @@ class VisualSearch:
 
 
 def imaging_error_to_domain(error: imaging.ImageError) -> BadInput:
-    """The shared image module's error as the domain's: 413 for size limits, 400 otherwise."""
-    return TooLarge(error.message) if error.status_code == 413 else BadInput(error.message)
+    """The shared image module's error as the domain's, keeping its status (413, 415 or 400)."""
+    kind = {413: TooLarge, 415: UnsupportedType}.get(error.status_code, BadInput)
+    return kind(error.message)

@@ -1,0 +1,70 @@
+"""The synthesized app as the infrastructure tests see it: templates, cdk-nag findings, helpers.
+
+One synthesis per test session (``conftest.synth``), with cdk-nag on and the layer build skipped.
+
+The app gets the same context as ``cdk synth`` (``cdk.json``), plus CDK's own switch that skips asset
+bundling, so the suite needs neither PyPI nor Docker. Validation failures do not abort the session: the
+templates are still written, and the compliance test reads the validation report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk.assertions import Template
+
+from infra.platform import Platform
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+
+
+def app_context(**overrides: Any) -> dict[str, Any]:
+    """cdk.json's context, bundling skipped, a fixed region: what ``make synth`` sees, minus pip."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return {**context, "aws:cdk:bundling-stacks": [], "vitrine:region": REGION, **overrides}
+
+
+@dataclass
+class Synthesis:
+    platform: Platform
+    outdir: Path
+    error: str | None
+
+    def template(self, stack: str) -> Template:
+        """The synthesized template of one stack, by attribute name on :class:`Platform` (``"api"``...)."""
+        name = getattr(self.platform, stack).stack_name
+        return Template.from_json(json.loads((self.outdir / f"{name}.template.json").read_text()))
+
+    def templates(self) -> dict[str, dict[str, Any]]:
+        return {path.stem: json.loads(path.read_text()) for path in self.outdir.glob("*.template.json")}
+
+    def violations(self) -> list[str]:
+        """``rule at construct path`` for every unacknowledged cdk-nag finding."""
+        report_path = self.outdir / "validation-report.json"
+        if not report_path.exists():
+            return []
+        report = json.loads(report_path.read_text())
+        return [
+            f"{violation['ruleName']} at {construct['constructPath']}"
+            for plugin in report["pluginReports"]
+            for violation in plugin["violations"]
+            for construct in violation["violatingConstructs"]
+        ]
+
+
+def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    """Logical id → resource of one CloudFormation type."""
+    return template.find_resources(kind)
+
+
+def vitrine_functions(template: Template) -> dict[str, dict[str, Any]]:
+    """The Lambda functions that run Vitrine handlers (not CDK's own deploy-time helpers)."""
+    return {
+        logical_id: resource
+        for logical_id, resource in resources(template, "AWS::Lambda::Function").items()
+        if str(resource["Properties"].get("Handler", "")).startswith("handlers.")
+    }
