@@ -27,7 +27,7 @@ run: setup
 	$(BIN)/vitrine serve --port $(PORT)
 
 test: setup
-	$(BIN)/pytest -n 2 --timeout 600
+	$(BIN)/pytest -n 2 --dist loadgroup --timeout 600
 
 lint: setup
 	$(BIN)/ruff check .

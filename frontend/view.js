@@ -24,7 +24,7 @@ function formatPrice(price, currency) {
 }
 
 export function showDemoBanner(visible) {
-  $("demo-banner").hidden = true;
+  $("demo-banner").hidden = !visible;
 }
 
 export function showCatalogSize(products) {
@@ -97,16 +97,17 @@ function boxArea([x0, y0, x1, y1]) {
 }
 
 /**
- * Draws the detected items over the photo as buttons (Tab to reach, Enter to pick). Smaller boxes are
- * stacked above larger ones, so a hat inside a person's box can still be clicked.
+ * Draws the detected items over the photo as buttons (Tab to reach, Enter to pick), the most confident
+ * first. Smaller boxes are stacked above larger ones, so a hat inside a person's box can still be clicked.
  */
 export function showBoxes(detections, selected, onPick) {
   const byArea = [...detections].sort((a, b) => boxArea(b.box) - boxArea(a.box));
-  const buttons = detections.map((detection) => {
+  const byScore = [...detections].sort((a, b) => b.score - a.score);
+  const buttons = byScore.map((detection) => {
     const label = `${detection.label || "item"}, ${percent(detection.score)}%`;
     const button = element("button", "box");
     button.type = "button";
-    button.setAttribute("aria-label", "item");
+    button.setAttribute("aria-label", label);
     button.setAttribute("aria-pressed", String(sameBox(detection.box, selected)));
     button.style.zIndex = String(1 + byArea.indexOf(detection));
     button.append(element("span", "box-label", label));
@@ -159,7 +160,7 @@ function productImage(url) {
   image.src = url;
   image.alt = ""; // the product's name follows: the image would only repeat it to a screen reader
   image.loading = "lazy";
-  image.addEventListener("error", () => image.remove()); // the frame's placeholder shows instead
+  image.addEventListener("error", () => image.remove()); // the frame's picture icon shows instead
   frame.append(image);
   return frame;
 }

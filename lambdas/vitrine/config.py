@@ -37,26 +37,31 @@ class Settings(BaseSettings):
     )
 
     # Per-model weights: a folder (extracted artifact), or a hub id where a hub is reachable.
-    grounding_dino_dir: str | None = None
-    dino_embed_dir: str | None = None
-    llava_dir: str | None = None
-    ranker_dir: str | None = None
-    blip2_attributes_dir: str | None = None
+    grounding_dino_dir: str | None = Field(None, description="weights folder of GroundingDINO")
+    dino_embed_dir: str | None = Field(None, description="weights folder of the DINO ViT embedder")
+    llava_dir: str | None = Field(None, description="weights folder of LLaVA-NeXT (tagger, hotel classes)")
+    ranker_dir: str | None = Field(None, description="weights folder of the cover ranker")
+    blip2_attributes_dir: str | None = Field(None, description="weights folder of BLIP-2 (+ LoRA adapter)")
 
     # Cloud adapters.
-    aws_region: str = "us-east-1"
+    aws_region: str = Field("us-east-1", description="region of every AWS client (cloud)")
     bucket: str | None = Field(None, description="catalog bucket (cloud)")
     uploads_bucket: str | None = Field(None, description="bucket for shoppers' photo uploads (cloud)")
     catalog_url: str | None = Field(None, description="SQLAlchemy URL; local default: SQLite under home")
     db_secret_arn: str | None = Field(None, description="Secrets Manager secret with host/username/password")
-    db_name: str = "vitrine"
+    db_name: str = Field("vitrine", description="catalog database name on Aurora")
     opensearch_endpoint: str | None = Field(None, description="https://... of the OpenSearch domain (cloud)")
-    opensearch_index: str = "vitrine-products"
+    opensearch_index: str = Field("vitrine-products", description="k-NN index of image vectors")
     embedding_dim: int = Field(384, gt=0, description="vector size of dino_embed (DINO ViT-S/16: 384)")
     endpoint_prefix: str = Field("vitrine", description="SageMaker endpoint names are <prefix>-<model>")
-    endpoint_timeout_s: float = Field(30.0, gt=0)
-    bedrock_text_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
-    bedrock_tagger_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    endpoint_timeout_s: float = Field(30.0, gt=0, description="read timeout of model and AWS calls")
+    bedrock_text_model_id: str = Field(
+        "anthropic.claude-3-haiku-20240307-v1:0", description="Claude model that writes descriptions"
+    )
+    bedrock_tagger_model_id: str = Field(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        description="Claude model that tags images (VITRINE_TAGGER=bedrock)",
+    )
     idempotency_table: str | None = Field(
         None, description="DynamoDB table guarding ingestion records (cloud)"
     )
@@ -65,22 +70,23 @@ class Settings(BaseSettings):
     )
 
     # Visual search.
-    detect_prompt: str = "clothes . pants . hats . shoes"
-    box_threshold: float = Field(0.3, ge=0, le=1)
-    text_threshold: float = Field(0.25, ge=0, le=1)
+    detect_prompt: str = Field("clothes . pants . hats . shoes", description="GroundingDINO text prompt")
+    box_threshold: float = Field(0.3, ge=0, le=1, description="GroundingDINO box score threshold")
+    text_threshold: float = Field(0.25, ge=0, le=1, description="GroundingDINO text score threshold")
     match_threshold: float = Field(0.35, ge=-1, le=1, description="cosine below which a hit is not confident")
     duplicate_threshold: float = Field(
         0.985, ge=0, le=1, description="cosine above which an image is a near-duplicate"
     )
-    max_image_bytes: int = Field(15 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_image_bytes: int = Field(15 * 1024 * 1024, gt=0, description="largest photo accepted, in bytes")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="largest photo accepted, in pixels (bombs refused)"
+    )
     filter_rules: Path | None = Field(
         None, description="JSON rules for images not to index (default: built in)"
     )
 
     # Local server.
-    port: int = Field(8000, gt=0, lt=65536, validation_alias="PORT")
-    log_level: str = "INFO"
+    port: int = Field(8000, gt=0, lt=65536, validation_alias="PORT", description="port of `vitrine serve`")
 
     @model_validator(mode="after")
     def _cloud_needs_its_resources(self) -> Settings:

@@ -7,6 +7,7 @@ errors, the demo banner, a keyboard path, and a layout that fits a phone.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.request
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, Request, Route, expect
 
-pytestmark = pytest.mark.browser
+# One worker runs them all, so `vitrine prepare` for the page runs once per session.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 Screenshot = Callable[[Page, str], Path]
 BOX_LABEL = re.compile(r"^\S.*, \d{1,3}%$")
@@ -69,6 +71,25 @@ def test_page_street_photo_boxes_then_five_products(
     page.wait_for_function(f"{first_image}?.complete && {first_image}.naturalWidth > 0")
     expect(page.locator("#status")).to_contain_text("similar products")
     screenshot(page, "3-results")
+
+
+DROPPED_FILE = """({ name, base64 }) => {
+  const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+  return transfer;
+}"""
+
+
+def test_page_photo_dropped_on_page_is_searched(page: Page, multi_item_photo: Path) -> None:
+    encoded = base64.b64encode(multi_item_photo.read_bytes()).decode()
+    transfer = page.evaluate_handle(DROPPED_FILE, {"name": multi_item_photo.name, "base64": encoded})
+    page.dispatch_event("#drop-zone", "dragover", {"dataTransfer": transfer})
+    expect(page.locator("#drop-zone")).to_have_class(re.compile("dragging"))
+
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    assert item_boxes(page).count() >= 2
+    expect(page.locator("#drop-zone")).not_to_have_class(re.compile("dragging"))
 
 
 @pytest.mark.parametrize(
