@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from vitrine.events import MalformedEvent, ObjectEvent, parse_notification
-from vitrine.pipelines.catalog_ingest import Outcome
 from vitrine.wiring import services
 
 logger = Logger(service="vitrine-ingest")
@@ -30,32 +29,39 @@ class RetryLater(Exception):
 
 def verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
     """Ingest every object of the batch; map each failing message id to the reason it must be retried."""
+    app = services()
+    guard = app.event_guard
     failures: dict[str, str] = {}
-    per_message: list[tuple[str, list[ObjectEvent]]] = []
+    owners: list[tuple[str, ObjectEvent]] = []  # (message id, event) of the events this invocation processes
     for record in records:
         message_id = record.get("messageId", "")
         try:
-            per_message.append((message_id, parse_notification(record.get("body", ""))))
+            events = parse_notification(record.get("body", ""))
         except MalformedEvent as error:
             logger.error(
                 "malformed message: it will go to the dead-letter queue", extra={"reason": error.message}
             )
             failures[message_id] = error.message
-    events = [event for _, message_events in per_message for event in message_events]
-    app = services()
-    outcomes = iter(app.catalog_ingestion.ingest(events))
+            continue
+        for event in events:
+            claim = guard.claim(event) if guard else "new"
+            if claim == "new":
+                owners.append((message_id, event))
+            elif claim == "busy":
+                failures[message_id] = f"{event.key} is being processed by another invocation"
+    outcomes = app.catalog_ingestion.ingest([event for _, event in owners])
     app.persist()
-    for message_id, message_events in per_message:
-        mine: list[Outcome] = [next(outcomes) for _ in message_events]
-        for outcome in mine:
-            metrics.add_metric(name=f"Objects_{outcome.status}", unit=MetricUnit.Count, value=1)
-            logger.info(
-                "object ingested",
-                extra={"key": outcome.key, "status": outcome.status, "reason": outcome.reason},
-            )
-        retry = [o for o in mine if o.retry]
-        if retry:
-            failures[message_id] = f"{len(retry)} object(s) to retry: {retry[0].reason}"
+    for (message_id, event), outcome in zip(owners, outcomes, strict=True):
+        metrics.add_metric(name=f"Objects_{outcome.status}", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "object ingested", extra={"key": outcome.key, "status": outcome.status, "reason": outcome.reason}
+        )
+        if outcome.retry:
+            failures[message_id] = f"{outcome.key}: {outcome.reason}"
+            if guard:
+                guard.release(event, outcome.reason)
+        elif guard:
+            guard.complete(event)
     return failures
 
 

@@ -7,9 +7,10 @@ Pipelines import these and :mod:`vitrine.domain` only; :mod:`vitrine.wiring` pic
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from vitrine.domain import GeneratedText, ImageTags, IndexItem, ObjectInfo, Product, ProductImage, SearchHit
+from vitrine.events import ObjectEvent
 
 
 @runtime_checkable
@@ -113,3 +114,16 @@ class TextWriter(Protocol):
     name: str
 
     def write(self, instructions: str, facts: dict[str, Any]) -> GeneratedText: ...
+
+
+@runtime_checkable
+class EventGuard(Protocol):
+    """Lets one invocation at a time process an object event (SQS delivers at least once, concurrently)."""
+
+    def claim(self, event: ObjectEvent) -> Literal["new", "done", "busy"]:
+        """``new``: process it; ``done``: already processed; ``busy``: another invocation has it now."""
+
+    def complete(self, event: ObjectEvent) -> None: ...
+
+    def release(self, event: ObjectEvent, reason: str) -> None:
+        """Forget the claim after a transient failure, so a redelivery processes the event."""

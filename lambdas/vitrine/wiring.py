@@ -4,7 +4,7 @@ module for :class:`Services`; nothing else decides between local and cloud."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,15 @@ from vitrine.filtering import FilterRule, load_rules
 from vitrine.model_clients import Detector, Embedder
 from vitrine.pipelines.catalog_ingest import CatalogIngestion
 from vitrine.pipelines.visual_search import VisualSearch
-from vitrine.ports import Catalog, ImageTagger, ModelEndpoint, ObjectStore, TextWriter, VectorIndex
+from vitrine.ports import (
+    Catalog,
+    EventGuard,
+    ImageTagger,
+    ModelEndpoint,
+    ObjectStore,
+    TextWriter,
+    VectorIndex,
+)
 
 
 @dataclass
@@ -33,7 +41,7 @@ class Services:
     rules: list[FilterRule]
     adapters: dict[str, str]
     tiny_models: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    event_guard: EventGuard | None = None
 
     @cached_property
     def detector(self) -> Detector:
@@ -197,6 +205,11 @@ def _cloud(s: Settings) -> Services:
         _client(s, "secretsmanager"), s.db_secret_arn, s.db_name
     )
     tagger, tagger_name = _tagger(s, endpoints)
+    guard = None
+    if s.idempotency_table:
+        from vitrine.adapters.dynamodb_guard import DynamoDbEventGuard
+
+        guard = DynamoDbEventGuard(s.idempotency_table, client=_client(s, "dynamodb"))
     assert s.bucket and s.opensearch_endpoint  # checked by Settings for the cloud profile
     return Services(
         settings=s,
@@ -217,7 +230,9 @@ def _cloud(s: Settings) -> Services:
             "models": f"sagemaker ({s.endpoint_prefix}-*)",
             "tagger": tagger_name,
             "writer": f"bedrock ({s.bedrock_text_model_id})",
+            "idempotency": f"dynamodb ({s.idempotency_table})" if guard else "catalog ledger only",
         },
+        event_guard=guard,
     )
 
 
