@@ -25,7 +25,7 @@ def accept(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 def resolve(template: str) -> str:
-    """The ARN (or name) of a template with ``{partition}`` / ``{account}`` placeholders."""
+    """The ARN (or name) of a template, ``{partition}`` and ``{account}`` filled with pseudo parameters."""
     return template.format(**_REAL)
 
 

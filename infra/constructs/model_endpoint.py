@@ -147,12 +147,6 @@ class ModelEndpoint(Construct):
             ],
             async_inference_config=self._async_config(model, async_output_bucket),
         )
-        accept(
-            config,
-            "AwsSolutions-SM2",
-            f"{instance_type} stores on instance-store NVMe that AWS encrypts; SageMaker rejects a KMS "
-            "key for instance types with instance storage.",
-        )
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -88,6 +88,12 @@ class VitrineFunction(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "ENI and X-Ray actions have no resource-level permissions; Lambda needs them to run in the "
             "VPC and to send traces. No data-store action is granted on *.",
+        )
+        CfnOutput(
+            self,
+            "RoleArn",
+            value=self.role.role_arn,
+            description=f"Role of {handler}: map it to an OpenSearch backend role (docs/deploy.md)",
         )
         accept(self.function, "Serverless-LambdaDLQ", failure_handling)
         for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):

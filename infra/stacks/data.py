@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -95,6 +95,8 @@ class DataStack(Stack):
 
         self.database = self._database(vpc, network.data_subnets)
         self.domain = self._search_domain(vpc, network.data_subnets)
+        CfnOutput(self, "SearchEndpoint", value=f"https://{self.domain.domain_endpoint}")
+        CfnOutput(self, "SearchAdminRoleArn", value=self.search_admin.role_arn)
 
     def _database(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> rds.DatabaseCluster:
         """Aurora MySQL Serverless v2: a writer and a reader in another AZ, generated and rotated secret."""
@@ -252,7 +254,7 @@ class DataStack(Stack):
         return resolve(self._bucket_names[kind])
 
     def bucket_name_template(self, kind: str) -> str:
-        """The same name with an ``{account}`` placeholder, for :func:`infra.nag.grant_scoped`."""
+        """The same name as a template with ``{account}`` unfilled, for :func:`infra.nag.grant_scoped`."""
         return self._bucket_names[kind]
 
     def grant_objects(self, role: iam.IRole, kind: str, prefix: str, actions: Sequence[str]) -> None:

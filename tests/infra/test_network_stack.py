@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.infra.synthesis import Synthesis, resources
 
 
@@ -22,7 +21,15 @@ def test_network_endpoints_cover_every_service_lambdas_call(synth: Synthesis) ->
         str(endpoint["Properties"]["ServiceName"])
         for endpoint in resources(template, "AWS::EC2::VPCEndpoint").values()
     }
-    for service in ("sagemaker.runtime", "bedrock-runtime", "secretsmanager", "logs", "sqs", "s3", "dynamodb"):
+    for service in (
+        "sagemaker.runtime",
+        "bedrock-runtime",
+        "secretsmanager",
+        "logs",
+        "sqs",
+        "s3",
+        "dynamodb",
+    ):
         assert any(service in name for name in services), f"no VPC endpoint for {service}: {services}"
 
 

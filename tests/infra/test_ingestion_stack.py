@@ -1,0 +1,60 @@
+"""Ingestion stack: products/ → SQS with DLQ → Lambda with partial batch responses; idempotency table."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from tests.infra.synthesis import Synthesis, resources, vitrine_functions
+
+
+def test_ingestion_every_queue_has_a_dlq_and_six_times_the_function_timeout(synth: Synthesis) -> None:
+    template = synth.template("ingestion")
+    queues = resources(template, "AWS::SQS::Queue")
+    functions = vitrine_functions(template)
+    mappings = resources(template, "AWS::Lambda::EventSourceMapping").values()
+    fed = [queue_id for queue_id, queue in queues.items() if "RedrivePolicy" in queue["Properties"]]
+    assert fed, "no queue with a redrive policy"
+    for queue_id in fed:
+        queue = queues[queue_id]["Properties"]
+        assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+        assert queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in queues
+        mapping = next(m for m in mappings if m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] == queue_id)
+        function = functions[mapping["Properties"]["FunctionName"]["Ref"]]
+        assert queue["VisibilityTimeout"] >= 6 * function["Properties"]["Timeout"]
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_ingestion_products_prefix_notifies_the_queue(synth: Synthesis) -> None:
+    synth.template("ingestion").has_resource_properties(
+        "Custom::S3BucketNotifications",
+        {
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    Match.object_like(
+                        {
+                            "Events": ["s3:ObjectCreated:*"],
+                            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "products/"}]}},
+                        }
+                    )
+                ]
+            }
+        },
+    )
+
+
+def test_ingestion_idempotency_table_keys_on_id_with_ttl(synth: Synthesis) -> None:
+    template = synth.template("ingestion")
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+    ingest = next(iter(vitrine_functions(template).values()))
+    assert "VITRINE_IDEMPOTENCY_TABLE" in json.dumps(ingest["Properties"]["Environment"])
