@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,11 +79,20 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from vitrine.local.ingest import ingest_folder
 
     demo_dir = s.home.resolve() / "demo"
-    summary = generate(demo_dir, products=args.demo_products, street_photos=args.street)
-    print(f"Generated a synthetic demo catalog in {demo_dir}: {summary}")
-    result = ingest_folder(demo_dir, app.store)
-    counts = app.catalog.count_images()
-    print(f"Ingested the demo catalog: {counts} ({len(result.failed_messages)} to retry)")
+    if not (demo_dir / "products").is_dir():
+        summary = generate(demo_dir, products=args.demo_products, street_photos=args.street)
+        print(
+            f"Generated a synthetic demo catalog: {summary.products} products, {summary.images} images, "
+            f"{summary.street_photos} street photos in {demo_dir}"
+        )
+    from tqdm import tqdm
+
+    from vitrine.local.ingest import count_dispatchable
+
+    with tqdm(total=count_dispatchable(demo_dir), unit="file", desc="ingesting the demo catalog") as bar:
+        result = ingest_folder(demo_dir, app.store, bar.update)
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(app.catalog.count_images().items()) if v)
+    print(f"Demo catalog ingested: {counts}; {len(result.failed_messages)} to retry")
     return 0
 
 
@@ -128,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Locally there is no CloudWatch to read embedded-metric lines: keep them off the terminal.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

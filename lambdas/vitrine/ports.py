@@ -106,6 +106,9 @@ class ImageTagger(Protocol):
 
     def tag(self, image: bytes, content_type: str) -> ImageTags: ...
 
+    def tag_many(self, images: Sequence[tuple[bytes, str]]) -> list[ImageTags]:
+        """Tags of each (image, content type), in order: batched or concurrent, as the model serves best."""
+
 
 @runtime_checkable
 class TextWriter(Protocol):

@@ -171,7 +171,8 @@ def _tagger(s: Settings, endpoints: dict[str, ModelEndpoint]) -> tuple[ImageTagg
         return BedrockTagger(_client(s, "bedrock-runtime"), s.bedrock_tagger_model_id), "bedrock"
     from vitrine.adapters.model_tagger import ModelTagger
 
-    return ModelTagger(endpoints["llava"]), "llava endpoint"
+    in_process = s.profile == "local"  # the in-process handler batches; vLLM batches concurrent requests
+    return ModelTagger(endpoints["llava"], batch_requests=in_process), "llava endpoint"
 
 
 def _client(s: Settings, service: str) -> Any:

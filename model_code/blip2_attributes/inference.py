@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
-from common.payload import JSON_TYPE, MAX_BATCH, InputError, integer, json_response, parse_json
+from common.payload import MAX_BATCH, InputError, integer, json_response, read_json
 from common.runtime import configure_torch, input_side
 
 ADAPTER_DIR = "adapter"
@@ -73,9 +73,7 @@ def _text(value: Any, name: str) -> str:
 
 def input_fn(body: bytes | str, content_type: str) -> Query:
     """``image`` plus either ``questions`` (a list) or ``prompt`` (one ready-made prompt)."""
-    if (content_type or "").split(";", 1)[0].strip().lower() != JSON_TYPE:
-        raise InputError(f"unsupported content type {content_type!r}: send {JSON_TYPE}", 415)
-    payload = parse_json(body)
+    payload = read_json(body, content_type)
     if "image" not in payload:
         raise InputError("'image' (base64) is required")
     if ("questions" in payload) == ("prompt" in payload):

@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
+import sys
 from pathlib import Path
 from typing import Any
 
-QUESTION_FORMAT = "Question: {question} Answer:"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
+
+from blip2_attributes.inference import QUESTION_FORMAT
+from common.training import (
+    add_lora,
+    answer_only_inputs,
+    channel_parser,
+    load_rgb,
+    seed_all,
+    train_sampled,
+)
+
 LORA_TARGETS = {"t5": ["q", "v"], "opt": ["q_proj", "v_proj"]}
 
 
@@ -48,41 +58,19 @@ def read_examples(folder: Path) -> list[dict[str, Any]]:
 
 def batch_inputs(processor: Any, rows: list[dict[str, Any]], decoder_only: bool) -> dict[str, Any]:
     """Inputs and ``labels`` (the answer tokens; -100 elsewhere) for T5- or OPT-style BLIP-2."""
-    from PIL import Image, ImageOps
-
-    images = []
-    for row in rows:
-        with Image.open(row["image"]) as image:
-            images.append(ImageOps.exif_transpose(image).convert("RGB"))
+    images = [load_rgb(row["image"]) for row in rows]
     prompts = [QUESTION_FORMAT.format(question=row["question"]) for row in rows]
-    tokenizer = processor.tokenizer
-    if not decoder_only:
-        inputs = processor(images=images, text=prompts, padding=True, return_tensors="pt")
-        labels = tokenizer([row["answer"] for row in rows], padding=True, return_tensors="pt")
-        inputs["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
-        return inputs
-    tokenizer.padding_side = "right"
-    full = [f"{prompt} {row['answer']}" for prompt, row in zip(prompts, rows, strict=True)]
-    inputs = processor(images=images, text=full, padding=True, return_tensors="pt")
-    labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
-    for i, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        labels[
-            i, : processor(images=[image], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
-        ] = -100
-    inputs["labels"] = labels
+    if decoder_only:
+        full = [f"{prompt} {row['answer']}" for prompt, row in zip(prompts, rows, strict=True)]
+        return answer_only_inputs(processor, images, prompts, full)
+    inputs = processor(images=images, text=prompts, padding=True, return_tensors="pt")
+    labels = processor.tokenizer([row["answer"] for row in rows], padding=True, return_tensors="pt")
+    inputs["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
     return inputs
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
-    )
-    parser.add_argument(
-        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
-    )
-    parser.add_argument("--base-model", default=env("SM_CHANNEL_MODEL"), required=not env("SM_CHANNEL_MODEL"))
+    parser = channel_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -94,37 +82,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> float:
     """Fine-tune and save; return the last step's loss."""
-    import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
     args = parse_args(argv)
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    seed_all(args.seed)
     rows = read_examples(args.train)
     processor = Blip2Processor.from_pretrained(args.base_model)
     base = Blip2ForConditionalGeneration.from_pretrained(args.base_model)
     decoder_only = base.config.use_decoder_only_language_model
     if not args.merge:
         base.save_pretrained(args.model_dir)  # untouched base weights: the adapter is applied on top at load
-    targets = lora_targets(base.config.text_config.model_type)
-    model = get_peft_model(
-        base,
-        LoraConfig(
-            r=args.lora_rank, lora_alpha=2 * args.lora_rank, lora_dropout=0.05, target_modules=targets
-        ),
+    model = add_lora(base, args.lora_rank, lora_targets(base.config.text_config.model_type))
+    loss = train_sampled(
+        model,
+        rows,
+        lambda batch: model(**batch_inputs(processor, batch, decoder_only)).loss,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
     )
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    model.train()
-    loss = torch.tensor(float("nan"))
-    for step in range(1, args.steps + 1):
-        batch = random.sample(rows, min(args.batch_size, len(rows)))
-        loss = model(**batch_inputs(processor, batch, decoder_only)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step % 25 == 0 or step == args.steps:
-            print(f"step={step} loss={loss.item():.4f}", flush=True)
     if args.merge:
         model.merge_and_unload().save_pretrained(args.model_dir)
     else:

@@ -56,6 +56,17 @@ def parse_json(body: bytes | str) -> dict[str, Any]:
     return value
 
 
+def read_json(body: bytes | str, content_type: str | None) -> dict[str, Any]:
+    """The JSON object of a body that must be JSON: 415 for any other content type, then :func:`parse_json`.
+
+    For handlers that take no raw image (their images arrive base64 inside the JSON), so they all refuse
+    the same way and with the same message.
+    """
+    if _media_type(content_type) != JSON_TYPE:
+        raise InputError(f"unsupported content type {content_type!r}: send {JSON_TYPE}", 415)
+    return parse_json(body)
+
+
 def read_image_request(
     body: bytes | str, content_type: str | None, max_bytes: int = MAX_BYTES
 ) -> ImageRequest:

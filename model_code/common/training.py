@@ -1,7 +1,12 @@
-"""What every ``train.py`` shares: SageMaker-compatible arguments, the data manifest, the run summary.
+"""What every ``train.py`` shares: SageMaker-compatible arguments, the data manifest, the loops, the output.
 
 A SageMaker training job passes hyperparameters as ``--name value`` and locations as ``SM_*`` environment
 variables; the same script run locally takes the same flags, so one entry point serves both.
+
+Two loop styles live here because the scripts train two ways: the embedder and the detector go through
+their data in epochs (:func:`run_epochs`), the VLMs and the ranker take a fixed number of steps on random
+samples (:func:`train_sampled`). torch, PIL and peft are imported inside the functions that use them, so
+this module costs nothing to import where it ships beside a handler.
 """
 
 from __future__ import annotations
@@ -9,8 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def base_parser(description: str, default_base_model: str) -> argparse.ArgumentParser:
@@ -47,3 +56,142 @@ def read_manifest(folder: Path, name: str) -> list[dict[str, Any]]:
 def write_summary(model_dir: Path, summary: dict[str, Any]) -> None:
     """``training_summary.json`` beside the weights: how they were made travels with them."""
     (Path(model_dir) / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def channel_parser(description: str, *, base_model_required: bool = True) -> argparse.ArgumentParser:
+    """``--train``, ``--model-dir`` and ``--base-model``, each defaulting to its SageMaker variable.
+
+    Unlike :func:`base_parser` there is no local fallback folder: a flag is required when its variable is
+    unset. ``base_model_required=False`` is for a script that can also start another way (the ranker, from
+    two encoders).
+    """
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
+    )
+    parser.add_argument(
+        "--base-model",
+        default=env("SM_CHANNEL_MODEL"),
+        required=base_model_required and not env("SM_CHANNEL_MODEL"),
+    )
+    return parser
+
+
+def seed_all(seed: int) -> None:
+    """Seed :mod:`random` (which :func:`train_sampled` draws batches from) and torch (initialisation)."""
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_rgb(path: Path) -> Any:
+    """A training image as upright RGB pixels (the EXIF orientation applied, as the handlers do)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def add_lora(base: Any, rank: int, targets: list[str] | str) -> Any:
+    """``base`` wrapped in a PEFT LoRA adapter of ``rank`` on ``targets`` (names, or one regex)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=targets)
+    return get_peft_model(base, config)
+
+
+def answer_only_inputs(processor: Any, images: list[Any], prompts: list[str], texts: list[str]) -> Any:
+    """Processor inputs for ``texts`` (each prompt followed by its answer) with ``labels`` on the answer only.
+
+    Labels are -100 on padding and on each row's prompt, image tokens included: the prompt's length is what
+    the processor makes of that row's image and prompt alone. Padding goes on the right, so the prompt
+    lines up from the left in both.
+    """
+    processor.tokenizer.padding_side = "right"
+    inputs = processor(images=images, text=texts, padding=True, return_tensors="pt")
+    labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+        prompt_length = processor(images=[image], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
+        labels[row, :prompt_length] = -100
+    inputs["labels"] = labels
+    return inputs
+
+
+def train_sampled(
+    model: Any,
+    examples: Sequence[T],
+    loss_of: Callable[[list[T]], Any],
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    log_every: int = 25,
+) -> Any:
+    """``steps`` AdamW steps on ``model``'s trainable parameters, each on a random sample of ``examples``.
+
+    Samples come from :mod:`random` (seeded by :func:`seed_all`); the loss is printed every ``log_every``
+    steps and at the last. Returns the last step's loss (NaN when ``steps`` is 0).
+    """
+    import torch
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for step in range(1, steps + 1):
+        loss = loss_of(random.sample(examples, min(batch_size, len(examples))))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % log_every == 0 or step == steps:
+            print(f"step={step} loss={loss.item():.4f}", flush=True)
+    return loss
+
+
+def run_epochs(
+    model: Any,
+    optimizer: Any,
+    batches: Callable[[], Iterable[T]],
+    loss_of: Callable[[T], Any],
+    *,
+    epochs: int,
+    max_steps: int,
+    max_grad_norm: float,
+) -> list[float]:
+    """Up to ``epochs`` passes over ``batches()`` (called once per epoch, so it can reshuffle); the losses.
+
+    Gradients are clipped to ``max_grad_norm``; training stops after ``max_steps`` steps (0: no limit).
+    """
+    import torch
+
+    losses: list[float] = []
+    for _epoch in range(epochs):
+        for batch in batches():
+            loss = loss_of(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            losses.append(loss.item())
+            print(f"step {len(losses)} loss {losses[-1]:.4f}", flush=True)
+            if len(losses) == max_steps:
+                return losses
+    return losses
+
+
+def save_finetuned(
+    model_dir: Path, model: Any, processor: Any, losses: list[float], **details: Any
+) -> dict[str, Any]:
+    """Save weights and processor for ``model_fn``, and the summary (step count, first and last loss,
+    ``details``) beside them; returns the summary."""
+    summary = {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1], **details}
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.eval().save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    write_summary(model_dir, summary)
+    return summary

@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
 from common.imaging import crop, decode
-from common.training import base_parser, read_manifest, write_summary
+from common.training import base_parser, read_manifest, run_epochs, save_finetuned
 from dino_embed.inference import model_fn
 
 TEMPERATURE = 0.07
@@ -81,32 +81,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         pixels = processor(images=images, return_tensors="pt")["pixel_values"]
         return torch.nn.functional.normalize(model(pixel_values=pixels).last_hidden_state[:, 0], dim=-1)
 
-    losses: list[float] = []
-    for _epoch in range(args.epochs):
-        for batch in _batches(pairs, args.batch_size, rng):
-            street = embed([_image(args.train, p["street"], p.get("street_box")) for p in batch])
-            catalog = embed([_image(args.train, p["catalog"], None) for p in batch])
-            loss = info_nce(street, catalog)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            losses.append(loss.item())
-            print(f"step {len(losses)} loss {losses[-1]:.4f}", flush=True)
-            if len(losses) == args.max_steps:
-                break
-        if len(losses) == args.max_steps:
-            break
+    def loss_of(batch: list[dict[str, Any]]) -> Any:
+        street = embed([_image(args.train, p["street"], p.get("street_box")) for p in batch])
+        catalog = embed([_image(args.train, p["catalog"], None) for p in batch])
+        return info_nce(street, catalog)
+
+    losses = run_epochs(
+        model,
+        optimizer,
+        lambda: _batches(pairs, args.batch_size, rng),
+        loss_of,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        max_grad_norm=1.0,
+    )
     if not losses:
         raise ValueError("no batch of two different products in the training data")
 
-    args.model_dir.mkdir(parents=True, exist_ok=True)
     model.config.vitrine_model_name = args.name
-    model.eval().save_pretrained(args.model_dir)
-    processor.save_pretrained(args.model_dir)
-    summary = {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1], "pairs": len(pairs)}
-    write_summary(args.model_dir, summary)
-    return summary
+    return save_finetuned(args.model_dir, model, processor, losses, pairs=len(pairs))
 
 
 if __name__ == "__main__":

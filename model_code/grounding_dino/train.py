@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
 from common.imaging import decode
-from common.training import base_parser, read_manifest, write_summary
+from common.training import base_parser, read_manifest, run_epochs, save_finetuned
 from grounding_dino.inference import model_fn
 
 
@@ -81,34 +81,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         [p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4
     )
 
-    losses: list[float] = []
-    for _epoch in range(args.epochs):
+    def shuffled() -> Iterator[list[dict[str, Any]]]:
         order = rows[:]
         rng.shuffle(order)
         for start in range(0, len(order), args.batch_size):
-            batch = order[start : start + args.batch_size]
-            images = [
-                decode((args.train / row["image"]).read_bytes(), target=detector.target_px) for row in batch
-            ]
-            inputs = processor(images=images, text=[prompt] * len(batch), return_tensors="pt")
-            loss = model(**inputs, labels=[target(row, phrases) for row in batch]).loss
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.1)
-            optimizer.step()
-            losses.append(loss.item())
-            print(f"step {len(losses)} loss {losses[-1]:.4f}", flush=True)
-            if len(losses) == args.max_steps:
-                break
-        if len(losses) == args.max_steps:
-            break
+            yield order[start : start + args.batch_size]
 
-    args.model_dir.mkdir(parents=True, exist_ok=True)
-    model.eval().save_pretrained(args.model_dir)
-    processor.save_pretrained(args.model_dir)
-    summary = {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1], "prompt": prompt}
-    write_summary(args.model_dir, summary)
-    return summary
+    def loss_of(batch: list[dict[str, Any]]) -> Any:
+        images = [
+            decode((args.train / row["image"]).read_bytes(), target=detector.target_px) for row in batch
+        ]
+        inputs = processor(images=images, text=[prompt] * len(batch), return_tensors="pt")
+        return model(**inputs, labels=[target(row, phrases) for row in batch]).loss
+
+    losses = run_epochs(
+        model,
+        optimizer,
+        shuffled,
+        loss_of,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        max_grad_norm=0.1,
+    )
+    return save_finetuned(args.model_dir, model, processor, losses, prompt=prompt)
 
 
 if __name__ == "__main__":

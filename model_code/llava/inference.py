@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
-from common.payload import JSON_TYPE, MAX_BATCH, InputError, integer, json_response, number, parse_json
+from common.payload import MAX_BATCH, InputError, integer, json_response, number, read_json
 from common.runtime import chunks, configure_torch
 
 BATCH_SIZE = 8
@@ -158,9 +158,7 @@ def _chat(request: Any) -> Chat:
 
 def input_fn(body: bytes | str, content_type: str) -> Query:
     """A chat request, or ``{"requests": [...]}``; errors in a batch name the request they come from."""
-    if (content_type or "").split(";", 1)[0].strip().lower() != JSON_TYPE:
-        raise InputError(f"unsupported content type {content_type!r}: send {JSON_TYPE}", 415)
-    payload = parse_json(body)
+    payload = read_json(body, content_type)
     if "requests" not in payload:
         return Query(chats=[_chat(payload)], batch=False)
     requests = payload["requests"]

@@ -14,10 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
+import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common`
+
+from common.training import (
+    add_lora,
+    answer_only_inputs,
+    channel_parser,
+    load_rgb,
+    seed_all,
+    train_sampled,
+)
 
 ANSWER_FORMAT = "this is a photo of {label}"
 LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|v_proj)"
@@ -49,36 +59,15 @@ def _conversation(question: str, label: str | None) -> list[dict[str, Any]]:
 
 def batch_inputs(processor: Any, examples: list[tuple[Path, str]], question: str) -> dict[str, Any]:
     """Model inputs with ``labels``: -100 on the prompt (image tokens included) and on padding."""
-    from PIL import Image, ImageOps
-
-    images = []
-    for path, _ in examples:
-        with Image.open(path) as image:
-            images.append(ImageOps.exif_transpose(image).convert("RGB"))
+    images = [load_rgb(path) for path, _ in examples]
     template = processor.apply_chat_template
     prompts = [template(_conversation(question, None), add_generation_prompt=True) for _ in examples]
     full = [template(_conversation(question, label)) for _, label in examples]
-    processor.tokenizer.padding_side = "right"  # labels line up with the prompt from the left
-    inputs = processor(images=images, text=full, padding=True, return_tensors="pt")
-    labels = inputs["input_ids"].clone()
-    labels[inputs["attention_mask"] == 0] = -100
-    for row, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
-        prompt_length = processor(images=[image], text=[prompt], return_tensors="pt")["input_ids"].shape[1]
-        labels[row, :prompt_length] = -100
-    inputs["labels"] = labels
-    return inputs
+    return answer_only_inputs(processor, images, prompts, full)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
-    )
-    parser.add_argument(
-        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
-    )
-    parser.add_argument("--base-model", default=env("SM_CHANNEL_MODEL"), required=not env("SM_CHANNEL_MODEL"))
+    parser = channel_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--question", default="What does this hotel photo show?")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -90,34 +79,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> float:
     """Fine-tune, merge, save; return the last step's loss."""
-    import torch
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoProcessor, LlavaNextForConditionalGeneration
 
     args = parse_args(argv)
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    seed_all(args.seed)
     examples = read_examples(args.train)
     processor = AutoProcessor.from_pretrained(args.base_model)
     base = LlavaNextForConditionalGeneration.from_pretrained(args.base_model)
-    lora = LoraConfig(
-        r=args.lora_rank,
-        lora_alpha=2 * args.lora_rank,
-        lora_dropout=0.05,
-        target_modules=LANGUAGE_LORA_TARGETS,
+    model = add_lora(base, args.lora_rank, LANGUAGE_LORA_TARGETS)
+    loss = train_sampled(
+        model,
+        examples,
+        lambda batch: model(**batch_inputs(processor, batch, args.question)).loss,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
     )
-    model = get_peft_model(base, lora)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    model.train()
-    loss = torch.tensor(float("nan"))
-    for step in range(1, args.steps + 1):
-        batch = random.sample(examples, min(args.batch_size, len(examples)))
-        loss = model(**batch_inputs(processor, batch, args.question)).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step % 25 == 0 or step == args.steps:
-            print(f"step={step} loss={loss.item():.4f}", flush=True)
     merged = model.merge_and_unload().eval()
     merged.save_pretrained(args.model_dir)
     processor.tokenizer.padding_side = "left"  # serving generates in left-padded batches

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
-from common.payload import JSON_TYPE, MAX_BATCH, InputError, json_response, parse_json
+from common.payload import MAX_BATCH, InputError, json_response, read_json
 from common.runtime import chunks, configure_torch, input_side
 
 try:  # SageMaker: code/ (this folder, with model.py beside inference.py) is on sys.path
@@ -84,9 +84,7 @@ def _hotel(value: Any, where: str) -> Hotel:
 
 def input_fn(body: bytes | str, content_type: str) -> Query:
     """One hotel, or ``{"hotels": [...]}``; images are checked from their headers only."""
-    if (content_type or "").split(";", 1)[0].strip().lower() != JSON_TYPE:
-        raise InputError(f"unsupported content type {content_type!r}: send {JSON_TYPE}", 415)
-    payload = parse_json(body)
+    payload = read_json(body, content_type)
     if "hotels" not in payload:
         return Query(hotels=[_hotel(payload, "request")], batch=False)
     hotels = payload["hotels"]

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from model import CoverRanker
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common`
+
+from common.training import channel_parser, load_rgb, seed_all, train_sampled
+from model import CoverRanker  # this folder: the module the endpoint serves
 
 
 @dataclass(frozen=True)
@@ -63,31 +65,16 @@ def read_pairs(folder: Path) -> list[Pair]:
     return pairs
 
 
-def _rgb(path: Path):
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
-
-
 def _margins(ranker: CoverRanker, pairs: list[Pair]):
     """``s_better - s_worse`` for each pair, through the same module the endpoint serves."""
     texts = ranker.encode_text([pair.text for pair in pairs])
-    better = ranker.encode_images(ranker.pixels([_rgb(pair.better) for pair in pairs]))
-    worse = ranker.encode_images(ranker.pixels([_rgb(pair.worse) for pair in pairs]))
+    better = ranker.encode_images(ranker.pixels([load_rgb(pair.better) for pair in pairs]))
+    worse = ranker.encode_images(ranker.pixels([load_rgb(pair.worse) for pair in pairs]))
     return ranker(texts, better) - ranker(texts, worse)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
-    )
-    parser.add_argument(
-        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
-    )
-    parser.add_argument("--base-model", type=Path, default=env("SM_CHANNEL_MODEL"))
+    parser = channel_parser(__doc__.split("\n\n")[0], base_model_required=False)
     parser.add_argument(
         "--image-encoder", help="CLIP vision folder or hub id (with --text-encoder, a fresh head)"
     )
@@ -110,26 +97,22 @@ def main(argv: list[str] | None = None) -> float:
     import torch
 
     args = parse_args(argv)
-    random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    seed_all(args.seed)
     pairs = read_pairs(args.train)
     if args.base_model:
         ranker = CoverRanker.from_pretrained(args.base_model)
     else:
         ranker = CoverRanker.from_encoders(args.image_encoder, args.text_encoder)
     ranker.image_encoder.requires_grad_(not args.freeze_image_encoder)
-    optimizer = torch.optim.AdamW([p for p in ranker.parameters() if p.requires_grad], lr=args.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    ranker.train()
-    for step in range(1, args.steps + 1):
-        batch = random.sample(pairs, min(args.batch_size, len(pairs)))
+
+    def loss_of(batch: list[Pair]) -> torch.Tensor:
         margins = _margins(ranker, batch)
-        loss = loss_fn(margins, torch.ones_like(margins))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step % 50 == 0 or step == args.steps:
-            print(f"step={step} loss={loss.item():.4f}", flush=True)
+        return loss_fn(margins, torch.ones_like(margins))
+
+    train_sampled(
+        ranker, pairs, loss_of, steps=args.steps, batch_size=args.batch_size, lr=args.lr, log_every=50
+    )
     ranker.eval()
     with torch.inference_mode():
         margins = torch.cat(

@@ -105,3 +105,40 @@ def test_model_tagger_malformed_response_gives_invalid_tags_not_an_error(respons
 def test_model_tagger_lets_an_unavailable_endpoint_propagate() -> None:
     with pytest.raises(Unavailable):
         ModelTagger(RecordingEndpoint(Unavailable("endpoint down"))).tag(b"jpeg", "image/jpeg")
+
+
+def test_model_tagger_tag_many_in_process_sends_one_batched_request() -> None:
+    from vitrine.adapters.model_tagger import ModelTagger
+
+    sent: list[dict] = []
+
+    class Batching:
+        name = "llava"
+
+        def invoke(self, body: bytes, content_type: str, accept: str = "application/json") -> bytes:
+            request = json.loads(body)
+            sent.append(request)
+            answer = {"choices": [{"message": {"role": "assistant", "content": json.dumps(GOOD_TAGS)}}]}
+            return json.dumps({"responses": [answer for _ in request["requests"]]}).encode()
+
+    tags = ModelTagger(Batching(), batch_requests=True).tag_many([(b"a", "image/jpeg"), (b"b", "image/png")])
+    assert [t.valid for t in tags] == [True, True] and len(sent) == 1
+    parts = [r["messages"][0]["content"][0]["image_url"]["url"] for r in sent[0]["requests"]]
+    assert parts == ["data:image/jpeg;base64,YQ==", "data:image/png;base64,Yg=="]
+
+
+def test_model_tagger_tag_many_for_sagemaker_sends_single_requests() -> None:
+    from vitrine.adapters.model_tagger import ModelTagger
+
+    sent: list[dict] = []
+
+    class Single:
+        name = "llava"
+
+        def invoke(self, body: bytes, content_type: str, accept: str = "application/json") -> bytes:
+            sent.append(json.loads(body))
+            return json.dumps({"choices": [{"message": {"content": json.dumps(GOOD_TAGS)}}]}).encode()
+
+    tags = ModelTagger(Single()).tag_many([(b"a", "image/jpeg"), (b"b", "image/jpeg"), (b"c", "image/jpeg")])
+    assert len(tags) == 3 and all(t.valid for t in tags)
+    assert len(sent) == 3 and all("messages" in r and "requests" not in r for r in sent)

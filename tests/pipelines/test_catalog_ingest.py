@@ -16,6 +16,7 @@ from vitrine.adapters.faiss_index import FaissIndex
 from vitrine.adapters.folder_store import FolderStore
 from vitrine.adapters.sql_catalog import SqlCatalog
 from vitrine.domain import ImageTags
+from vitrine.errors import BadInput, Unavailable
 from vitrine.events import ObjectEvent
 from vitrine.filtering import load_rules
 from vitrine.model_clients import Detector, Embedder
@@ -31,9 +32,20 @@ class Tagger:
 
     def __init__(self) -> None:
         self.tags = ImageTags(False, 0, False, False, "front", "whole")
+        self.calls: list[int] = []
+        self.refuse: bytes | None = None
+        self.down = False
 
     def tag(self, image: bytes, content_type: str) -> ImageTags:
-        return self.tags
+        return self.tag_many([(image, content_type)])[0]
+
+    def tag_many(self, images: list[tuple[bytes, str]]) -> list[ImageTags]:
+        self.calls.append(len(images))
+        if self.down:
+            raise Unavailable("tagger timed out")
+        if any(image == self.refuse for image, _ in images):
+            raise BadInput("the tagger cannot read this image")
+        return [self.tags for _ in images]
 
 
 def png_bomb() -> bytes:
@@ -269,3 +281,25 @@ def test_report_lists_every_object_with_its_status(world: World) -> None:
     counts = world.catalog.count_images()
     assert counts.get("indexed") == 1 and counts.get("rejected") == 1
     assert json.dumps([r.key for r in world.catalog.list_images()])
+
+
+def test_tagging_is_one_call_per_batch(world: World) -> None:
+    world.ingestion.ingest([world.put(f"products/SH-{i}/front.jpg", jpeg(pattern=5 + i)) for i in range(4)])
+    assert world.tagger.calls == [4]
+
+
+def test_tagger_down_means_retry(world: World) -> None:
+    world.tagger.down = True
+    [outcome] = world.ingestion.ingest([world.put("products/SH-1/front.jpg", jpeg())])
+    assert outcome.retry and "tagger timed out" in outcome.reason
+    assert world.record("products/SH-1/front.jpg") is None
+
+
+def test_image_the_tagger_refuses_is_kept_untagged_and_the_rest_tagged(world: World) -> None:
+    world.tagger.refuse = odd = jpeg((7, 7, 7), pattern=7)
+    outcomes = world.ingestion.ingest(
+        [world.put("products/SH-1/a.jpg", jpeg(pattern=9)), world.put("products/SH-1/b.jpg", odd)]
+    )
+    assert [o.status for o in outcomes] == ["indexed", "indexed"]
+    assert world.record("products/SH-1/a.jpg").tags["valid"] is True
+    assert "tagger refused" in world.record("products/SH-1/b.jpg").tags["reason"]

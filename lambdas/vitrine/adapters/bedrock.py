@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from vitrine.adapters.aws_errors import TRANSPORT_ERRORS, error_code, error_message, no_answer
+from vitrine.concurrency import map_concurrently
 from vitrine.domain import GeneratedText, ImageTags
 from vitrine.errors import BadInput, Unavailable
 from vitrine.tagging import TAG_PROMPT, parse_tags
@@ -34,6 +36,8 @@ COMPLETE_STOP_REASONS = frozenset({"end_turn", "stop_sequence"})
 """Any other stop reason (max_tokens, content_filtered, guardrail_intervened...) means a partial answer."""
 
 TAG_INFERENCE = {"maxTokens": 200, "temperature": 0.0}
+TAG_CONCURRENCY = 4
+"""Converse calls in flight while tagging a batch: enough to hide latency, few enough for default quotas."""
 WRITE_INFERENCE = {"maxTokens": 400, "temperature": 0.3}
 
 MAX_TEXT_CHARS = 1500
@@ -86,6 +90,10 @@ class BedrockTagger:
         if stop_reason not in COMPLETE_STOP_REASONS:
             return ImageTags(valid=False, reason=f"tagger answer incomplete (stopReason={stop_reason})")
         return parse_tags(text)
+
+    def tag_many(self, images: Sequence[tuple[bytes, str]]) -> list[ImageTags]:
+        """Concurrent Converse calls: Bedrock has no batch form for a few images."""
+        return map_concurrently(lambda item: self.tag(*item), images, TAG_CONCURRENCY)
 
 
 def text_problem(text: str, facts: dict[str, Any]) -> str:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from vitrine.concurrency import map_concurrently
 from vitrine.domain import ImageTags
 from vitrine.ports import ModelEndpoint
 from vitrine.tagging import TAG_PROMPT, parse_tags
@@ -53,18 +55,39 @@ def _answer_text(response: bytes) -> str:
     return content
 
 
-class ModelTagger:
-    """:class:`~vitrine.ports.ImageTagger` that asks a chat-completions VLM endpoint."""
+def _tags(endpoint: ModelEndpoint, response: bytes) -> ImageTags:
+    try:
+        answer = _answer_text(response)
+    except ValueError as error:
+        return ImageTags(valid=False, reason=f"{endpoint.name} answered badly: {error}")
+    return parse_tags(answer)
 
-    def __init__(self, endpoint: ModelEndpoint) -> None:
+
+class ModelTagger:
+    """:class:`~vitrine.ports.ImageTagger` that asks a chat-completions VLM endpoint.
+
+    ``batch_requests``: the in-process llava handler takes ``{"requests": [...]}`` and runs them as one
+    batch; DJL LMI/vLLM takes single requests and batches concurrent ones itself (rolling batch), so for
+    SageMaker the adapter sends ``concurrency`` single requests at a time instead.
+    """
+
+    def __init__(self, endpoint: ModelEndpoint, batch_requests: bool = False, concurrency: int = 8) -> None:
         self._endpoint = endpoint
+        self._batch_requests = batch_requests
+        self._concurrency = concurrency
         self.name = f"model:{endpoint.name}"
 
     def tag(self, image: bytes, content_type: str) -> ImageTags:
         body = json.dumps(chat_request(image, content_type)).encode("utf-8")
-        response = self._endpoint.invoke(body, "application/json")
-        try:
-            answer = _answer_text(response)
-        except ValueError as error:
-            return ImageTags(valid=False, reason=f"{self._endpoint.name} answered badly: {error}")
-        return parse_tags(answer)
+        return _tags(self._endpoint, self._endpoint.invoke(body, "application/json"))
+
+    def tag_many(self, images: Sequence[tuple[bytes, str]]) -> list[ImageTags]:
+        if len(images) <= 1 or not self._batch_requests:
+            return map_concurrently(lambda item: self.tag(*item), images, self._concurrency)
+        body = json.dumps({"requests": [chat_request(image, kind) for image, kind in images]}).encode("utf-8")
+        answer = json.loads(self._endpoint.invoke(body, "application/json"))
+        responses = answer.get("responses") if isinstance(answer, dict) else None
+        if not isinstance(responses, list) or len(responses) != len(images):
+            reason = f"{self._endpoint.name} answered the batch without {len(images)} responses"
+            return [ImageTags(valid=False, reason=reason) for _ in images]
+        return [_tags(self._endpoint, json.dumps(r).encode()) for r in responses]

@@ -231,24 +231,40 @@ class CatalogIngestion:
         return live
 
     def _tag_and_filter(self, live: list[int], works: list[_Work], results: dict[int, Outcome]) -> list[int]:
-        if self.tagger is None:
+        if self.tagger is None or not live:
             return live
+        tagger = self.tagger
+        try:
+            tags = tagger.tag_many([(works[p].data, imaging.sniff(works[p].data)) for p in live])
+        except Unavailable as error:
+            for position in live:
+                results[position] = Outcome(works[position].event.key, "retry", error.message)
+            return []
+        except BadInput:  # one image the tagger cannot read: tag one by one so only it goes untagged
+            tags = [self._tag_one(tagger, works[p]) for p in live]
         kept = []
-        for position in live:
+        for position, image_tags in zip(live, tags, strict=True):
             work = works[position]
-            try:
-                work.tags = self.tagger.tag(work.data, imaging.sniff(work.data))
-            except Unavailable as error:
-                results[position] = Outcome(work.event.key, "retry", error.message)
+            if image_tags is None:
+                results[position] = Outcome(work.event.key, "retry", "tagger unavailable")
                 continue
-            except BadInput as error:
-                work.tags = ImageTags(valid=False, reason=f"tagger refused the image: {error.message}")
-            rule = first_match(self.rules, work.tags)
+            work.tags = image_tags
+            rule = first_match(self.rules, image_tags)
             if rule:
                 results[position] = self._record(work, "filtered", f"{rule.name}: {rule.reason}")
             else:
                 kept.append(position)
         return kept
+
+    @staticmethod
+    def _tag_one(tagger: ImageTagger, work: _Work) -> ImageTags | None:
+        """Tags of one image; None when the tagger is down. A refused image is kept, untagged, with why."""
+        try:
+            return tagger.tag(work.data, imaging.sniff(work.data))
+        except Unavailable:
+            return None
+        except BadInput as error:
+            return ImageTags(valid=False, reason=f"tagger refused the image: {error.message}")
 
     def _batched(
         self,
