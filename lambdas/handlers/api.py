@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 
 from vitrine.api.app import build_app
 from vitrine.wiring import services
@@ -31,4 +32,5 @@ def app() -> APIGatewayRestResolver:
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     return app().resolve(event, context)

@@ -53,9 +53,9 @@ def verdicts(records: list[dict[str, Any]]) -> dict[str, str]:
     app.persist()
     for (message_id, event), outcome in zip(owners, outcomes, strict=True):
         metrics.add_metric(name=f"Objects_{outcome.status}", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "object ingested", extra={"key": outcome.key, "status": outcome.status, "reason": outcome.reason}
-        )
+        routine = outcome.status in ("indexed", "product", "skipped")
+        log = logger.debug if routine else logger.info  # operators look for the objects that were not indexed
+        log("object ingested", extra={"key": outcome.key, "status": outcome.status, "reason": outcome.reason})
         if outcome.retry:
             failures[message_id] = f"{outcome.key}: {outcome.reason}"
             if guard:

@@ -93,6 +93,27 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         result = ingest_folder(demo_dir, app.store, bar.update)
     counts = ", ".join(f"{k}={v}" for k, v in sorted(app.catalog.count_images().items()) if v)
     print(f"Demo catalog ingested: {counts}; {len(result.failed_messages)} to retry")
+    return cmd_calibrate(argparse.Namespace(truth=demo_dir / "street" / "truth.json", min_precision=0.9))
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Measure the confidence threshold on labelled photos and store it for the API."""
+    from vitrine import calibration
+
+    app = _services()
+    scored = calibration.measure(app.visual_search, calibration.labelled_items(args.truth))
+    result = calibration.fit_threshold(scored, args.min_precision)
+    calibration.save(app.store, result)
+    print(
+        f"match threshold {result.threshold:.4f}: {result.correct_top1}/{result.samples} labelled items have the "
+        f"right product first; at this threshold precision {result.precision:.2f}, recall {result.recall:.2f}"
+        + (
+            ""
+            if result.precision
+            else f" (no threshold reaches precision {args.min_precision}: no hit is confident)"
+        )
+    )
+    print("Restart `vitrine serve` to use it.")
     return 0
 
 
@@ -119,6 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--json", action="store_true", help="report as JSON")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(func=cmd_ingest)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="measure the score under which a match is flagged not confident, on labelled photos"
+    )
+    calibrate.add_argument(
+        "--truth",
+        type=Path,
+        required=True,
+        help="truth.json of labelled photos (format of `vitrine demo`'s street/truth.json)",
+    )
+    calibrate.add_argument(
+        "--min-precision",
+        type=float,
+        default=0.9,
+        help="share of confident top hits that must be right (default 0.9)",
+    )
+    calibrate.set_defaults(func=cmd_calibrate)
 
     prepare = commands.add_parser(
         "prepare", help="build what the local profile needs: models and a demo catalog"

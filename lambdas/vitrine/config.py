@@ -73,7 +73,12 @@ class Settings(BaseSettings):
     detect_prompt: str = Field("clothes . pants . hats . shoes", description="GroundingDINO text prompt")
     box_threshold: float = Field(0.3, ge=0, le=1, description="GroundingDINO box score threshold")
     text_threshold: float = Field(0.25, ge=0, le=1, description="GroundingDINO text score threshold")
-    match_threshold: float = Field(0.35, ge=-1, le=1, description="cosine below which a hit is not confident")
+    match_threshold: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="cosine under which a hit is not confident (default: `vitrine calibrate`'s, else 0.35)",
+    )
     duplicate_threshold: float = Field(
         0.985, ge=0, le=1, description="cosine above which an image is a near-duplicate"
     )

@@ -9,6 +9,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from vitrine.calibration import DEFAULT_THRESHOLD
+from vitrine.calibration import load as load_calibration
 from vitrine.config import MODEL_NAMES, Settings, settings
 from vitrine.errors import ConfigError
 from vitrine.filtering import FilterRule, load_rules
@@ -69,6 +71,16 @@ class Services:
         )
 
     @cached_property
+    def match_threshold(self) -> tuple[float, str]:
+        """The confidence threshold and where it comes from: the setting, the calibration, or the default."""
+        if self.settings.match_threshold is not None:
+            return self.settings.match_threshold, "VITRINE_MATCH_THRESHOLD"
+        calibration = load_calibration(self.store)
+        if calibration:
+            return calibration.threshold, f"calibrated on {calibration.samples} labelled items"
+        return DEFAULT_THRESHOLD, "default (run `vitrine calibrate`)"
+
+    @cached_property
     def visual_search(self) -> VisualSearch:
         s = self.settings
         return VisualSearch(
@@ -77,7 +89,7 @@ class Services:
             self.index,
             self.detector,
             self.embedder,
-            match_threshold=s.match_threshold,
+            match_threshold=self.match_threshold[0],
             max_image_bytes=s.max_image_bytes,
             max_image_pixels=s.max_image_pixels,
         )

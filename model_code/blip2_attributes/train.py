@@ -24,8 +24,8 @@ from blip2_attributes.inference import QUESTION_FORMAT
 from common.training import (
     add_lora,
     answer_only_inputs,
-    channel_parser,
     load_rgb,
+    sampled_parser,
     seed_all,
     train_sampled,
 )
@@ -70,13 +70,9 @@ def batch_inputs(processor: Any, rows: list[dict[str, Any]], decoder_only: bool)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = channel_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser = sampled_parser(__doc__.split("\n\n")[0], steps=300, batch_size=8, lr=1e-4)
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--merge", action="store_true", help="save merged weights instead of base + adapter/")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -94,12 +90,7 @@ def main(argv: list[str] | None = None) -> float:
         base.save_pretrained(args.model_dir)  # untouched base weights: the adapter is applied on top at load
     model = add_lora(base, args.lora_rank, lora_targets(base.config.text_config.model_type))
     loss = train_sampled(
-        model,
-        rows,
-        lambda batch: model(**batch_inputs(processor, batch, decoder_only)).loss,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        model, rows, lambda batch: model(**batch_inputs(processor, batch, decoder_only)).loss, args
     )
     if args.merge:
         model.merge_and_unload().save_pretrained(args.model_dir)

@@ -58,12 +58,15 @@ def write_summary(model_dir: Path, summary: dict[str, Any]) -> None:
     (Path(model_dir) / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def channel_parser(description: str, *, base_model_required: bool = True) -> argparse.ArgumentParser:
-    """``--train``, ``--model-dir`` and ``--base-model``, each defaulting to its SageMaker variable.
+def sampled_parser(
+    description: str, *, steps: int, batch_size: int, lr: float, base_model_required: bool = True
+) -> argparse.ArgumentParser:
+    """The arguments of a script that trains with :func:`train_sampled`, with that script's defaults.
 
-    Unlike :func:`base_parser` there is no local fallback folder: a flag is required when its variable is
-    unset. ``base_model_required=False`` is for a script that can also start another way (the ranker, from
-    two encoders).
+    Locations: ``--train``, ``--model-dir`` and ``--base-model``, each defaulting to its SageMaker variable;
+    unlike :func:`base_parser` there is no local fallback folder, so a flag is required when its variable is
+    unset (``base_model_required=False`` is for a script that can also start another way: the ranker, from
+    two encoders). Loop: ``--steps``, ``--batch-size``, ``--lr`` and ``--seed`` (for :func:`seed_all`).
     """
     env = os.environ.get
     parser = argparse.ArgumentParser(description=description)
@@ -78,6 +81,10 @@ def channel_parser(description: str, *, base_model_required: bool = True) -> arg
         default=env("SM_CHANNEL_MODEL"),
         required=base_model_required and not env("SM_CHANNEL_MODEL"),
     )
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -126,24 +133,24 @@ def train_sampled(
     model: Any,
     examples: Sequence[T],
     loss_of: Callable[[list[T]], Any],
+    args: argparse.Namespace,
     *,
-    steps: int,
-    batch_size: int,
-    lr: float,
     log_every: int = 25,
 ) -> Any:
-    """``steps`` AdamW steps on ``model``'s trainable parameters, each on a random sample of ``examples``.
+    """``args.steps`` AdamW steps at ``args.lr`` on ``model``'s trainable parameters, each on a random sample
+    of ``args.batch_size`` examples (``args`` as :func:`sampled_parser` parses them).
 
     Samples come from :mod:`random` (seeded by :func:`seed_all`); the loss is printed every ``log_every``
-    steps and at the last. Returns the last step's loss (NaN when ``steps`` is 0).
+    steps and at the last. Returns the last step's loss (NaN when there are no steps).
     """
     import torch
 
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    steps = args.steps
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     model.train()
     loss = torch.tensor(float("nan"))
     for step in range(1, steps + 1):
-        loss = loss_of(random.sample(examples, min(batch_size, len(examples))))
+        loss = loss_of(random.sample(examples, min(args.batch_size, len(examples))))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for
 from common.training import (
     add_lora,
     answer_only_inputs,
-    channel_parser,
     load_rgb,
+    sampled_parser,
     seed_all,
     train_sampled,
 )
@@ -67,13 +67,9 @@ def batch_inputs(processor: Any, examples: list[tuple[Path, str]], question: str
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = channel_parser(__doc__.split("\n\n")[0])
+    parser = sampled_parser(__doc__.split("\n\n")[0], steps=300, batch_size=4, lr=2e-4)
     parser.add_argument("--question", default="What does this hotel photo show?")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -88,12 +84,7 @@ def main(argv: list[str] | None = None) -> float:
     base = LlavaNextForConditionalGeneration.from_pretrained(args.base_model)
     model = add_lora(base, args.lora_rank, LANGUAGE_LORA_TARGETS)
     loss = train_sampled(
-        model,
-        examples,
-        lambda batch: model(**batch_inputs(processor, batch, args.question)).loss,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        model, examples, lambda batch: model(**batch_inputs(processor, batch, args.question)).loss, args
     )
     merged = model.merge_and_unload().eval()
     merged.save_pretrained(args.model_dir)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common`
 
-from common.training import channel_parser, load_rgb, seed_all, train_sampled
+from common.training import load_rgb, sampled_parser, seed_all, train_sampled
 from model import CoverRanker  # this folder: the module the endpoint serves
 
 
@@ -74,18 +74,16 @@ def _margins(ranker: CoverRanker, pairs: list[Pair]):
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = channel_parser(__doc__.split("\n\n")[0], base_model_required=False)
+    parser = sampled_parser(
+        __doc__.split("\n\n")[0], steps=500, batch_size=16, lr=1e-4, base_model_required=False
+    )
     parser.add_argument(
         "--image-encoder", help="CLIP vision folder or hub id (with --text-encoder, a fresh head)"
     )
     parser.add_argument("--text-encoder", help="BGE-style BERT folder or hub id")
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument(
         "--freeze-image-encoder", action="store_true", help="train only the projector and head"
     )
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not args.base_model and not (args.image_encoder and args.text_encoder):
         parser.error("give --base-model (a ranker folder) or both --image-encoder and --text-encoder")
@@ -110,9 +108,7 @@ def main(argv: list[str] | None = None) -> float:
         margins = _margins(ranker, batch)
         return loss_fn(margins, torch.ones_like(margins))
 
-    train_sampled(
-        ranker, pairs, loss_of, steps=args.steps, batch_size=args.batch_size, lr=args.lr, log_every=50
-    )
+    train_sampled(ranker, pairs, loss_of, args, log_every=50)
     ranker.eval()
     with torch.inference_mode():
         margins = torch.cat(

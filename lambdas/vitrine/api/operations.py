@@ -46,6 +46,7 @@ def make_router(services: Services) -> Router:
             "model_profile": s.model_profile,
             "tiny_models": services.tiny_models,
             "adapters": services.adapters,
+            "match_threshold": {"value": services.match_threshold[0], "source": services.match_threshold[1]},
         }
         status = 200
         try:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vitrine.modelkit.tiny.llava import word_tokenizer
+from vitrine.modelkit.tiny._shared import TINY_LAYERS, save_model, seeded, word_tokenizer
 
-SEED = 0
 IMAGE_SIZE = 32
 NUM_QUERY_TOKENS = 4
 SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]
@@ -26,7 +25,6 @@ WORDS = (
 
 def build(out_dir: Path) -> None:
     """Write a tiny BLIP-2 (T5) model folder with its processor to ``out_dir``."""
-    import torch
     from transformers import (
         Blip2Config,
         Blip2ForConditionalGeneration,
@@ -47,21 +45,9 @@ def build(out_dir: Path) -> None:
     )  # adds its own <image> token to the tokenizer (NOTES: do not set tokenizer.image_token)
     vocab_size = len(processor.tokenizer)
     config = Blip2Config(
-        vision_config=Blip2VisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=IMAGE_SIZE,
-            patch_size=8,
-        ),
+        vision_config=Blip2VisionConfig(**TINY_LAYERS, image_size=IMAGE_SIZE, patch_size=8),
         qformer_config=Blip2QFormerConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            encoder_hidden_size=32,
+            **TINY_LAYERS, vocab_size=vocab_size, encoder_hidden_size=TINY_LAYERS["hidden_size"]
         ),
         text_config=T5Config(
             vocab_size=vocab_size,
@@ -77,9 +63,6 @@ def build(out_dir: Path) -> None:
         num_query_tokens=NUM_QUERY_TOKENS,
         image_token_index=processor.tokenizer.convert_tokens_to_ids("<image>"),
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
+    with seeded():
         model = Blip2ForConditionalGeneration(config).eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
+    save_model(out_dir, model, processor)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vitrine.modelkit.tiny._shared import save_model, seeded
+
 MODEL_NAME = "tiny-dino-vit"
-SEED = 0
 
 
 def build(out_dir: Path) -> None:
     """Write config (no pooling layer: DINO checkpoints have none), weights and image processor."""
-    import torch
     from transformers import ViTConfig, ViTModel
     from transformers.models.vit.image_processing_pil_vit import ViTImageProcessorPil
 
-    out_dir = Path(out_dir)
     config = ViTConfig(
         hidden_size=32,
         num_hidden_layers=2,
@@ -28,10 +27,9 @@ def build(out_dir: Path) -> None:
         patch_size=16,
     )
     config.vitrine_model_name = MODEL_NAME
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
+    with seeded():
         model = ViTModel(config, add_pooling_layer=False).eval()
-    model.save_pretrained(out_dir)
-    ViTImageProcessorPil(
+    processor = ViTImageProcessorPil(
         size={"height": 64, "width": 64}, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]
-    ).save_pretrained(out_dir)
+    )
+    save_model(out_dir, model, processor)

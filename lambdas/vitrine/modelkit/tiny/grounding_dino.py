@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vitrine.modelkit.tiny._shared import bert_tokenizer, save_model, seeded
+
 VOCABULARY = [
     *("clothes", "pants", "hats", "shoes", "shirt", "t-shirt", "dress", "skirt", "jacket", "coat", "bag"),
     *("sneakers", "boots", "hat", "cap", "jeans", "shorts", "sweater", "hoodie", "top", "person"),
@@ -33,15 +35,12 @@ LOGIT_OFFSET = (1.0, -3.0)
 LOGIT_SCALE = 0.3
 BOX_WEIGHT_STD = 0.3
 BOX_SIZE_BIAS = 1.5
-SEED = 0
 
 
 def build(out_dir: Path) -> None:
     """Write config, weights, tokenizer and image processor that ``model_fn`` loads."""
-    import torch
     from transformers import (
         BertConfig,
-        BertTokenizer,
         GroundingDinoConfig,
         GroundingDinoForObjectDetection,
         GroundingDinoProcessor,
@@ -51,12 +50,7 @@ def build(out_dir: Path) -> None:
         GroundingDinoImageProcessorPil,
     )
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    vocab = out_dir / "vocab.txt"
     tokens = _vocabulary()
-    vocab.write_text("\n".join(tokens) + "\n")
-    tokenizer = BertTokenizer(vocab=str(vocab))
     config = GroundingDinoConfig(
         backbone_config=SwinConfig(
             image_size=128,
@@ -88,13 +82,12 @@ def build(out_dir: Path) -> None:
         encoder_n_points=2,
         decoder_n_points=2,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
+    with seeded():
         model = GroundingDinoForObjectDetection(config).eval()
         _make_it_answer(model)
-    model.save_pretrained(out_dir)
     image_processor = GroundingDinoImageProcessorPil(size={"shortest_edge": 128, "longest_edge": 256})
-    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out_dir)
+    processor = GroundingDinoProcessor(image_processor=image_processor, tokenizer=bert_tokenizer(tokens))
+    save_model(out_dir, model, processor)
 
 
 def _vocabulary() -> list[str]:

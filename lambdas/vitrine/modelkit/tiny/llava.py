@@ -8,11 +8,10 @@ real ids rather than ``<unk>`` and the chat template's markers survive a save/lo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-SEED = 0
+from vitrine.modelkit.tiny._shared import TINY_LAYERS, save_model, seeded, word_tokenizer
+
 IMAGE_SIZE = 32
 PATCH_SIZE = 8
 GRID_PINPOINTS = [[32, 32], [32, 64], [64, 32], [64, 64]]
@@ -42,35 +41,8 @@ CHAT_TEMPLATE = (
 )
 
 
-def word_tokenizer(words: Iterable[str], specials: list[str], **options: str) -> Any:
-    """A lower-casing word-level fast tokenizer over ``specials`` + ``words``.
-
-    ``options`` go to the tokenizer (``unk_token``, ``eos_token``, ``padding_side`` ...); specials not named
-    there become additional special tokens, so decoding with ``skip_special_tokens`` drops them.
-
-    Shared with the tiny BLIP-2 builder: both need a tokenizer that works offline and decodes to words.
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {token: i for i, token in enumerate(specials)}
-    for word in sorted(set(words) | set(".,:;?!'\"{}[]()")):
-        vocab.setdefault(word, len(vocab))
-    core = Tokenizer(models.WordLevel(vocab, unk_token=options.get("unk_token", specials[0])))
-    core.normalizer = normalizers.Lowercase()
-    core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
-    )
-    core.decoder = decoders.WordPiece(prefix="##")
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **options)
-    extra = [token for token in specials if token not in options.values()]
-    tokenizer.add_special_tokens({"additional_special_tokens": extra})
-    return tokenizer
-
-
 def build(out_dir: Path) -> None:
     """Write a tiny LLaVA-NeXT model folder (weights, config, processor, chat template) to ``out_dir``."""
-    import torch
     from transformers import (
         CLIPVisionConfig,
         LlamaConfig,
@@ -90,21 +62,10 @@ def build(out_dir: Path) -> None:
         padding_side="left",  # decoder-only batches generate from the right edge
     )
     ids = tokenizer.convert_tokens_to_ids
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        image_size=IMAGE_SIZE,
-        patch_size=PATCH_SIZE,
-        projection_dim=32,
-    )
+    vision = CLIPVisionConfig(**TINY_LAYERS, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=32)
     text = LlamaConfig(
+        **TINY_LAYERS,
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=1024,
         bos_token_id=ids("<s>"),
@@ -118,8 +79,7 @@ def build(out_dir: Path) -> None:
         image_grid_pinpoints=GRID_PINPOINTS,
         vision_feature_layer=-1,
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
+    with seeded():
         model = LlavaNextForConditionalGeneration(config).eval()
     model.generation_config.pad_token_id = ids("<pad>")
     model.generation_config.eos_token_id = ids("</s>")
@@ -135,6 +95,4 @@ def build(out_dir: Path) -> None:
         chat_template=CHAT_TEMPLATE,
         num_additional_image_tokens=1,  # the CLIP tower's CLS token (NOTES: needed with a CLIP vision tower)
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
+    save_model(out_dir, model, processor)

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-SEED = 0
+from vitrine.modelkit.tiny._shared import TINY_LAYERS, bert_tokenizer, seeded
+
 IMAGE_SIZE = 32
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 HOTEL_WORDS = (
@@ -44,40 +45,15 @@ def _model_module() -> ModuleType:
 
 def build(out_dir: Path) -> None:
     """Write a tiny ranker folder (``image_encoder/``, ``text_encoder/``, head, config) to ``out_dir``."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizer, CLIPVisionConfig, CLIPVisionModel
+    from transformers import BertConfig, BertModel, CLIPVisionConfig, CLIPVisionModel
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     model = _model_module()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    vocab_file = out_dir / "vocab.tmp.txt"
-    words = list(dict.fromkeys(HOTEL_WORDS.split()))
-    vocab_file.write_text("\n".join(SPECIAL_TOKENS + words) + "\n")
-    tokenizer = BertTokenizer(
-        vocab=str(vocab_file)
-    )  # NOTES: vocab_file= is silently ignored in transformers 5
-    vocab_file.unlink()
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
-        image_encoder = CLIPVisionModel(
-            CLIPVisionConfig(
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                image_size=IMAGE_SIZE,
-                patch_size=8,
-            )
-        )
+    tokenizer = bert_tokenizer(SPECIAL_TOKENS + list(dict.fromkeys(HOTEL_WORDS.split())))
+    with seeded():
+        image_encoder = CLIPVisionModel(CLIPVisionConfig(**TINY_LAYERS, image_size=IMAGE_SIZE, patch_size=8))
         text_encoder = BertModel(
-            BertConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=32,
-                intermediate_size=64,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                max_position_embeddings=128,
-            ),
+            BertConfig(**TINY_LAYERS, vocab_size=len(tokenizer), max_position_embeddings=128),
             add_pooling_layer=False,
         )
         ranker = model.CoverRanker(
