@@ -29,15 +29,43 @@ sys.path.insert(0, str(REPO / "lambdas"))
 from vitrine.adapters.inprocess_endpoint import InProcessEndpoint  # noqa: E402
 
 
+def raw_image(image: bytes) -> tuple[bytes, str]:
+    return image, "image/jpeg"
+
+
+def b64(image: bytes) -> str:
+    return base64.b64encode(image).decode()
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One model in the table: ``build(folder)`` writes weights its ``model_fn`` loads."""
+    """One model in the table: ``build(folder)`` writes weights its ``model_fn`` loads; ``one`` and ``many``
+    build the request for one work item and for a batch (default: raw bytes, and ``{"images": [...]}``)."""
 
     model: str
     weights: str
     build: Callable[[Path], None]
     batch: int
     options: dict | None = None
+    unit: str = "image"
+    one: Callable[[bytes], tuple[bytes, str]] = raw_image
+    many: Callable[[list[bytes]], bytes] | None = None
+
+    def batch_body(self, images: list[bytes]) -> bytes:
+        if self.many:
+            return self.many(images)
+        return json.dumps({"images": [b64(image) for image in images], **(self.options or {})}).encode()
+
+
+def tagging_request(image: bytes) -> dict:
+    """The catalog tagger's real chat request, capped at 48 new tokens to keep the bench short."""
+    from vitrine.adapters.model_tagger import chat_request
+
+    return {**chat_request(image, "image/jpeg"), "max_tokens": 48}
+
+
+HOTEL_TEXT = "Boutique hotel by the sea with a rooftop pool and bright rooms"
+QUESTIONS = ["What is the fabric?", "What is the fit?", "What is the pattern?", "What is the sleeve length?"]
 
 
 def vit_s16_random(folder: Path) -> None:
@@ -66,9 +94,43 @@ def tiny(model: str) -> Callable[[Path], None]:
     return build
 
 
+def as_json(payload: dict) -> tuple[bytes, str]:
+    return json.dumps(payload).encode(), "application/json"
+
+
 ENTRIES = [
     Entry("dino_embed", "random ViT-S/16 (384-d, 12 layers, 224 px)", vit_s16_random, batch=32),
     Entry("grounding_dino", "tiny random GroundingDINO (32-d, 128 px)", tiny("grounding_dino"), batch=8),
+    Entry(
+        "llava",
+        "tiny random LLaVA-NeXT, tagging prompt, 48 tokens",
+        tiny("llava"),
+        batch=16,
+        one=lambda image: as_json(tagging_request(image)),
+        many=lambda images: as_json({"requests": [tagging_request(i) for i in images]})[0],
+    ),
+    Entry(
+        "ranker",
+        "tiny random CLIP + BGE ranker, one hotel",
+        tiny("ranker"),
+        batch=16,
+        one=lambda image: as_json({"text": HOTEL_TEXT, "images": [b64(image)]}),
+        many=lambda images: as_json({"text": HOTEL_TEXT, "images": [b64(i) for i in images]})[0],
+    ),
+    Entry(
+        "blip2_attributes",
+        "tiny random BLIP-2 (T5), questions on one image",
+        tiny("blip2_attributes"),
+        batch=8,
+        unit="question",
+        one=lambda image: as_json({"image": b64(image), "questions": QUESTIONS[:1]}),
+        many=lambda images: as_json(
+            {
+                "image": b64(images[0]),
+                "questions": [QUESTIONS[i % len(QUESTIONS)] for i in range(len(images))],
+            }
+        )[0],
+    ),
 ]
 
 
@@ -89,23 +151,18 @@ def photos(count: int, size: tuple[int, int] = (800, 600)) -> list[bytes]:
     return images
 
 
-def body(images: list[bytes], options: dict | None) -> bytes:
-    encoded = [base64.b64encode(image).decode() for image in images]
-    return json.dumps({"images": encoded, **(options or {})}).encode()
-
-
 def measure(entry: Entry, images: list[bytes], folder: Path) -> tuple[float, float]:
-    """(images/s one at a time, images/s in batches of ``entry.batch``), after a warm-up call."""
+    """(items/s one at a time, items/s in batches of ``entry.batch``), after a warm-up call."""
     entry.build(folder)
     endpoint = InProcessEndpoint(entry.model, REPO / "model_code", str(folder))
-    endpoint.invoke(body(images[:2], entry.options), "application/json")
+    endpoint.invoke(entry.batch_body(images[:2]), "application/json")
     started = time.perf_counter()
     for image in images:
-        endpoint.invoke(image, "image/jpeg")
+        endpoint.invoke(*entry.one(image))
     single = len(images) / (time.perf_counter() - started)
     started = time.perf_counter()
     for start in range(0, len(images), entry.batch):
-        endpoint.invoke(body(images[start : start + entry.batch], entry.options), "application/json")
+        endpoint.invoke(entry.batch_body(images[start : start + entry.batch]), "application/json")
     batched = len(images) / (time.perf_counter() - started)
     return single, batched
 
@@ -118,17 +175,15 @@ def main() -> None:
     chosen = [e for e in ENTRIES if not args.model or e.model in args.model]
     images = photos(args.images)
     print(f"{len(images)} JPEGs of 800x600; torch on CPU; one process, same images for both runs")
-    print(
-        f"{'model':<16} {'weights':<44} {'batch':>5} {'1-by-1 img/s':>13} {'batched img/s':>14} {'ratio':>6}"
-    )
+    print(f"{'model':<17} {'weights':<50} {'batch':>5} {'1-by-1 /s':>10} {'batched /s':>11} {'ratio':>6}")
     ratios = {}
     with tempfile.TemporaryDirectory() as scratch:
         for entry in chosen:
             single, batched = measure(entry, images, Path(scratch) / entry.model)
             ratios[entry.model] = batched / single
             print(
-                f"{entry.model:<16} {entry.weights:<44} {entry.batch:>5} {single:>13.1f} {batched:>14.1f}"
-                f" {ratios[entry.model]:>5.2f}x"
+                f"{entry.model:<17} {entry.weights:<50} {entry.batch:>5} {single:>10.1f} {batched:>11.1f}"
+                f" {ratios[entry.model]:>5.2f}x  ({entry.unit}s)"
             )
     if "dino_embed" in ratios:
         print(f"dino_embed_batch_speedup={ratios['dino_embed']:.2f}")

@@ -8,6 +8,9 @@ Prompts use the handler's ``Question: ... Answer:`` format. LoRA targets the lan
 Output (``--model-dir``, default ``$SM_MODEL_DIR``): the base weights, the processor and the adapter in
 ``adapter/`` (``inference.py`` merges it at load), or with ``--merge`` the merged weights only.
 Base weights: ``--base-model`` (default ``$SM_CHANNEL_MODEL``, or a hub id).
+
+Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=blip2_attributes/train.py``: it imports
+``common``) or locally.
 """
 
 from __future__ import annotations

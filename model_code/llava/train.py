@@ -8,6 +8,9 @@ processor, because the DJL/vLLM endpoint and ``inference.py`` both load plain me
 Data (``--train``, default ``$SM_CHANNEL_TRAINING``): ``labels.jsonl`` with ``{"image": "rel/path.jpg",
 "label": "pool"}`` a line, paths relative to that folder. Base weights: ``--base-model`` (default
 ``$SM_CHANNEL_MODEL``, or a hub id). Output: ``--model-dir`` (default ``$SM_MODEL_DIR``).
+
+Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=llava/train.py``: it imports
+``common``) or locally.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ Start weights (``--base-model``, default ``$SM_CHANNEL_MODEL``): a ranker folder
 ``--image-encoder`` (CLIP vision) and ``--text-encoder`` (BGE-style BERT) folders or hub ids to start a
 fresh head. The trained ranker is written to ``--model-dir`` (default ``$SM_MODEL_DIR``) in the folder
 layout ``inference.py`` loads, and the last line printed is ``pair_accuracy=...`` on the training pairs.
+
+Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=ranker/train.py``: it imports
+``common``) or locally.
 """
 
 from __future__ import annotations

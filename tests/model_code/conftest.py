@@ -8,6 +8,7 @@ from the artifact fails here rather than on an endpoint.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import io
 import json
@@ -26,6 +27,7 @@ from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_CODE = REPO / "model_code"
+JSON = "application/json"
 
 
 def photo(size: tuple[int, int] = (256, 256), seed: int = 0) -> Image.Image:
@@ -47,6 +49,31 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    """``data`` as base64 text: how JSON requests carry images."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def write_images(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
+    """``count`` different photo JPEGs in ``folder``; their paths relative to its parent (a training channel)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for seed in range(count):
+        (folder / f"{seed}.jpg").write_bytes(encode(photo(size, seed=seed), "JPEG"))
+        names.append(f"{folder.name}/{seed}.jpg")
+    return names
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """A training manifest: one JSON object a line."""
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def train_args(data: Path, model_dir: Path, base_model: Path, *options: str) -> list[str]:
+    """A ``train.py`` command line: the three SageMaker locations as flags, then ``options``."""
+    return ["--train", str(data), "--model-dir", str(model_dir), "--base-model", str(base_model), *options]
 
 
 def png_header_only(width: int, height: int) -> bytes:

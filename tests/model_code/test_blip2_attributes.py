@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 
 import pytest
 
-JSON = "application/json"
-
-
-def b64(image: bytes) -> str:
-    return base64.b64encode(image).decode("ascii")
+from tests.model_code.conftest import JSON, b64
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,20 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.model_code.conftest import Handler, encode, import_artifact_code, photo
+from tests.model_code.conftest import JSON, Handler, b64, encode, import_artifact_code, photo
 from vitrine.imaging import crop, decode
 
-JSON = "application/json"
 TINY_DIM = 32
 
 
 @pytest.fixture(scope="module")
 def embedder(artifact_handler: Callable[[str], Handler]) -> Handler:
     return artifact_handler("dino_embed")
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def vectors(answer: dict) -> np.ndarray:

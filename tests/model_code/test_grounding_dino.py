@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.model_code.conftest import Handler, encode, photo
+from tests.model_code.conftest import JSON, Handler, b64, encode, photo
 
-JSON = "application/json"
 PROMPT_PHRASES = {"clothes", "pants", "hats", "shoes"}
 
 
 @pytest.fixture(scope="module")
 def detector(artifact_handler: Callable[[str], Handler]) -> Handler:
     return artifact_handler("grounding_dino")
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def assert_well_formed(detections: list[dict[str, Any]], phrases: set[str] = PROMPT_PHRASES) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
-from tests.model_code.conftest import MODEL_CODE
-
-JSON = "application/json"
+from tests.model_code.conftest import JSON, MODEL_CODE, b64
 
 
 def data_uri(image: bytes, mime: str = "image/jpeg") -> str:
-    return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+    return f"data:{mime};base64,{b64(image)}"
 
 
 def chat(image: bytes | None, text: str = "what is in this image", **options: object) -> dict:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
-from tests.model_code.conftest import encode, photo
-
-JSON = "application/json"
-
-
-def b64(image: bytes) -> str:
-    return base64.b64encode(image).decode("ascii")
+from tests.model_code.conftest import JSON, b64, encode, photo
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ manifest, computes a finite loss, steps the optimiser and saves weights that ``m
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -17,7 +16,9 @@ from types import ModuleType
 import pytest
 from safetensors.torch import load_file
 
-from tests.model_code.conftest import MODEL_CODE, encode, photo
+from tests.model_code.conftest import MODEL_CODE, train_args, write_images, write_jsonl
+
+PHOTO = (160, 160)
 
 
 def import_model_code(name: str) -> ModuleType:
@@ -25,15 +26,6 @@ def import_model_code(name: str) -> ModuleType:
     if str(MODEL_CODE) not in sys.path:
         sys.path.insert(0, str(MODEL_CODE))
     return importlib.import_module(name)
-
-
-def write_images(folder: Path, count: int) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for seed in range(count):
-        (folder / f"{seed}.jpg").write_bytes(encode(photo((160, 160), seed=seed), "JPEG"))
-        names.append(f"{folder.name}/{seed}.jpg")
-    return names
 
 
 def changed_tensors(before: Path, after: Path) -> int:
@@ -45,29 +37,18 @@ def test_grounding_dino_train_main_two_steps_then_model_fn(
     tiny_model: Callable[[str], Path], tmp_path: Path, jpeg_bytes: bytes
 ) -> None:
     data = tmp_path / "train"
-    images = write_images(data / "photos", 4)
+    images = write_images(data / "photos", 4, PHOTO)
     rows = [
         {"image": image, "boxes": [[0.1, 0.1, 0.5, 0.6], [0.4, 0.5, 0.9, 0.95]], "labels": ["shoes", "Hats"]}
         for image in images
     ]
-    (data / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    write_jsonl(data / "annotations.jsonl", rows)
     out = tmp_path / "model"
     train = import_model_code("grounding_dino.train")
     summary = train.main(
-        [
-            "--train",
-            str(data),
-            "--model-dir",
-            str(out),
-            "--base-model",
-            str(tiny_model("grounding_dino")),
-            "--max-steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--lr",
-            "1e-3",
-        ]
+        train_args(
+            data, out, tiny_model("grounding_dino"), "--max-steps", "2", "--batch-size", "2", "--lr", "1e-3"
+        )
     )
     assert summary["steps"] == 2 and summary["prompt"] == "hats . shoes ."
     assert math.isfinite(summary["first_loss"]) and math.isfinite(summary["last_loss"])
@@ -81,32 +62,16 @@ def test_dino_embed_train_main_two_steps_then_model_fn(
     tiny_model: Callable[[str], Path], tmp_path: Path, jpeg_bytes: bytes
 ) -> None:
     data = tmp_path / "train"
-    street, catalog = write_images(data / "street", 4), write_images(data / "catalog", 4)
+    street, catalog = write_images(data / "street", 4, PHOTO), write_images(data / "catalog", 4, PHOTO)
     pairs = [
         {"product": f"P{i}", "street": s, "catalog": c, "street_box": [0.0, 0.1, 0.9, 1.0] if i % 2 else None}
         for i, (s, c) in enumerate(zip(street, catalog, strict=True))
     ]
-    (data / "pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs))
+    write_jsonl(data / "pairs.jsonl", pairs)
     out = tmp_path / "model"
     train = import_model_code("dino_embed.train")
-    summary = train.main(
-        [
-            "--train",
-            str(data),
-            "--model-dir",
-            str(out),
-            "--base-model",
-            str(tiny_model("dino_embed")),
-            "--max-steps",
-            "2",
-            "--batch-size",
-            "4",
-            "--lr",
-            "1e-3",
-            "--name",
-            "smoke-dino",
-        ]
-    )
+    options = ["--max-steps", "2", "--batch-size", "4", "--lr", "1e-3", "--name", "smoke-dino"]
+    summary = train.main(train_args(data, out, tiny_model("dino_embed"), *options))
     assert summary["steps"] == 2 and math.isfinite(summary["last_loss"])
     assert changed_tensors(tiny_model("dino_embed"), out) > 0
     handler = import_model_code("dino_embed.inference")
@@ -118,18 +83,9 @@ def test_dino_embed_train_refuses_data_without_two_products(
     tiny_model: Callable[[str], Path], tmp_path: Path
 ) -> None:
     data = tmp_path / "train"
-    street, catalog = write_images(data / "street", 2), write_images(data / "catalog", 2)
+    street, catalog = write_images(data / "street", 2, PHOTO), write_images(data / "catalog", 2, PHOTO)
     pairs = [{"product": "P0", "street": s, "catalog": c} for s, c in zip(street, catalog, strict=True)]
-    (data / "pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs))
+    write_jsonl(data / "pairs.jsonl", pairs)
     train = import_model_code("dino_embed.train")
     with pytest.raises(ValueError, match="two different products"):
-        train.main(
-            [
-                "--train",
-                str(data),
-                "--model-dir",
-                str(tmp_path / "m"),
-                "--base-model",
-                str(tiny_model("dino_embed")),
-            ]
-        )
+        train.main(train_args(data, tmp_path / "m", tiny_model("dino_embed")))

@@ -3,18 +3,16 @@ data from tiny models, and the served handler (``model_fn`` of the artifact) loa
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import json
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.model_code.conftest import MODEL_CODE, encode, photo
+from tests.model_code.conftest import JSON, MODEL_CODE, b64, train_args, write_images, write_jsonl
 
-JSON = "application/json"
+PHOTO = (64, 48)
 
 
 def train_module(model: str) -> ModuleType:
@@ -31,28 +29,11 @@ def train_module(model: str) -> ModuleType:
     return module
 
 
-def write_images(folder: Path, count: int) -> list[str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for seed in range(count):
-        (folder / f"{seed}.jpg").write_bytes(encode(photo((64, 48), seed=seed), "JPEG"))
-        names.append(f"{folder.name}/{seed}.jpg")
-    return names
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-
-
-def b64(path: Path) -> str:
-    return base64.b64encode(path.read_bytes()).decode("ascii")
-
-
 def test_ranker_train_main_learns_covers_and_model_fn_serves_the_output(
     tmp_path, tiny_model, artifact_handler
 ):
     data = tmp_path / "data"
-    images = write_images(data / "img", 4)
+    images = write_images(data / "img", 4, PHOTO)
     # Every hotel's cover is image 2: a ranker that learns puts it first, whatever the text says.
     hotels = [
         {"hotel_id": f"h{i}", "text": text, "images": images, "cover": 2}
@@ -65,13 +46,15 @@ def test_ranker_train_main_learns_covers_and_model_fn_serves_the_output(
         [*hotels, {"hotel_id": "h9", "text": "inn", "better": images[2], "worse": images[0]}],
     )
     out = tmp_path / "out"
-    args = ["--train", str(data), "--model-dir", str(out), "--base-model", str(tiny_model("ranker"))]
-    accuracy = train_module("ranker").main([*args, "--steps", "40", "--batch-size", "8", "--lr", "3e-3"])
+    args = train_args(data, out, tiny_model("ranker"), "--steps", "40", "--batch-size", "8", "--lr", "3e-3")
+    accuracy = train_module("ranker").main(args)
     assert accuracy == 1.0
 
     handler = artifact_handler("ranker").module
     scorer = handler.model_fn(str(out))
-    body = json.dumps({"text": "a new hotel by the lake", "images": [b64(data / name) for name in images]})
+    body = json.dumps(
+        {"text": "a new hotel by the lake", "images": [b64((data / name).read_bytes()) for name in images]}
+    )
     answer, _ = handler.output_fn(handler.predict_fn(handler.input_fn(body, JSON), scorer), JSON)
     assert json.loads(answer)["best"] == 2
 
@@ -80,14 +63,7 @@ def test_ranker_train_refuses_a_malformed_line_naming_it(tmp_path, tiny_model):
     (tmp_path / "hotels.jsonl").write_text(
         '{"hotel_id": "h1", "text": "x", "images": ["a.jpg"], "cover": 3}\n'
     )
-    args = [
-        "--train",
-        str(tmp_path),
-        "--model-dir",
-        str(tmp_path / "out"),
-        "--base-model",
-        str(tiny_model("ranker")),
-    ]
+    args = train_args(tmp_path, tmp_path / "out", tiny_model("ranker"))
     with pytest.raises(ValueError, match="line 1"):
         train_module("ranker").main(args)
 
@@ -99,29 +75,18 @@ def test_llava_train_main_two_steps_then_model_fn_chats_with_the_merged_output(
     labels = ["pool", "lobby", "bathroom"]
     write_jsonl(
         data / "labels.jsonl",
-        [{"image": n, "label": labels[i % 3]} for i, n in enumerate(write_images(data / "img", 3))],
+        [{"image": n, "label": labels[i % 3]} for i, n in enumerate(write_images(data / "img", 3, PHOTO))],
     )
     out = tmp_path / "out"
     loss = train_module("llava").main(
-        [
-            "--train",
-            str(data),
-            "--model-dir",
-            str(out),
-            "--base-model",
-            str(tiny_model("llava")),
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-        ]
+        train_args(data, out, tiny_model("llava"), "--steps", "2", "--batch-size", "2")
     )
     assert loss == loss and loss > 0  # a finite, positive loss on the answer tokens
     assert not (out / "adapter_config.json").exists()  # merged weights: what vLLM and model_fn load
 
     handler = artifact_handler("llava").module
     vlm = handler.model_fn(str(out))
-    uri = "data:image/jpeg;base64," + b64(data / "img" / "0.jpg")
+    uri = "data:image/jpeg;base64," + b64((data / "img" / "0.jpg").read_bytes())
     request = {
         "messages": [
             {
@@ -144,20 +109,11 @@ def test_blip2_train_main_two_steps_then_model_fn_answers(tmp_path, tiny_model, 
     data = tmp_path / "data"
     rows = [
         {"image": n, "question": "What is the fabric of the shirt?", "answer": a}
-        for n, a in zip(write_images(data / "img", 2), ["cotton", "denim"], strict=True)
+        for n, a in zip(write_images(data / "img", 2, PHOTO), ["cotton", "denim"], strict=True)
     ]
     write_jsonl(data / "qa.jsonl", rows)
     out = tmp_path / "out"
-    args = [
-        "--train",
-        str(data),
-        "--model-dir",
-        str(out),
-        "--base-model",
-        str(tiny_model("blip2_attributes")),
-        "--steps",
-        "2",
-    ]
+    args = train_args(data, out, tiny_model("blip2_attributes"), "--steps", "2")
     train = train_module("blip2_attributes")
     loss = train.main([*args, "--merge"] if merge else args)
     assert loss == loss and loss > 0
@@ -166,7 +122,10 @@ def test_blip2_train_main_two_steps_then_model_fn_answers(tmp_path, tiny_model, 
     handler = artifact_handler("blip2_attributes").module
     answerer = handler.model_fn(str(out))
     body = json.dumps(
-        {"image": b64(data / "img" / "0.jpg"), "questions": ["What is the fabric of the shirt?"]}
+        {
+            "image": b64((data / "img" / "0.jpg").read_bytes()),
+            "questions": ["What is the fabric of the shirt?"],
+        }
     )
     answer, _ = handler.output_fn(handler.predict_fn(handler.input_fn(body, JSON), answerer), JSON)
     assert len(json.loads(answer)["answers"]) == 1
