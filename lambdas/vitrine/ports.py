@@ -59,6 +59,9 @@ class Catalog(Protocol):
 
     def get_image(self, image_id: str) -> ProductImage | None: ...
 
+    def delete_image(self, image_id: str) -> None:
+        """Forget a record (absent is fine): an object that was rejected and is now accepted."""
+
     def list_images(
         self, status: str | None = None, product_code: str | None = None, limit: int = 1000
     ) -> list[ProductImage]:

@@ -57,7 +57,11 @@ def _open(data: bytes, mime: str) -> Image.Image:
         return Image.open(io.BytesIO(data), formats=[_FORMATS[mime]])
     except Image.DecompressionBombError as error:
         raise ImageError(f"image has too many pixels ({error})", 413) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"corrupt {mime.removeprefix('image/').upper()} image: its data cannot be read", 400
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"corrupt {mime.removeprefix('image/').upper()} image: {error}", 400) from None
 
 

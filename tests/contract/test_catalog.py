@@ -212,6 +212,14 @@ def test_catalog_image_save_then_replace_by_id(catalog: SqlCatalog) -> None:
     assert sum(catalog.count_images().values()) == 1
 
 
+def test_catalog_delete_image_forgets_the_record(catalog: SqlCatalog) -> None:
+    catalog.save_image(ProductImage("img-del", "SH-1", "products/SH-1/product.json", "rejected", "bad JSON"))
+    catalog.delete_image("img-del")
+    catalog.delete_image("img-del")  # absent is fine
+    assert catalog.get_image("img-del") is None
+    assert catalog.count_images()["rejected"] == 0
+
+
 def test_catalog_image_without_time_is_stamped_newest(catalog: SqlCatalog) -> None:
     catalog.save_image(image("old", updated_at=1000.0))
     catalog.save_image(image("new"))

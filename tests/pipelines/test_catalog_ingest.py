@@ -219,6 +219,14 @@ def test_bad_product_json_is_rejected_with_the_field(world: World) -> None:
     assert world.catalog.count_products() == 0
 
 
+def test_fixed_product_json_clears_its_rejection(world: World) -> None:
+    world.ingestion.ingest([world.put("products/SH-1/product.json", b"{broken")])
+    assert world.record("products/SH-1/product.json").status == "rejected"
+    [outcome] = world.ingestion.ingest([world.put("products/SH-1/product.json", b'{"name": "Shirt"}')])
+    assert outcome.status == "product" and world.record("products/SH-1/product.json") is None
+    assert world.catalog.get_products(["SH-1"])["SH-1"].name == "Shirt"
+
+
 def test_model_down_means_retry_and_no_record(world: World) -> None:
     world.embed.down = True
     event = world.put("products/SH-1/front.jpg", jpeg())

@@ -358,6 +358,10 @@ class SqlCatalog:
         with self._guard("save an image record"), self._engine.begin() as conn:
             conn.execute(self._upsert(product_images, _image_row(image)))
 
+    def delete_image(self, image_id: str) -> None:
+        with self._guard("delete an image record"), self._engine.begin() as conn:
+            conn.execute(product_images.delete().where(product_images.c.image_id == image_id))
+
     def get_image(self, image_id: str) -> ProductImage | None:
         with self._guard("read an image record"), self._engine.begin() as conn:
             row = conn.execute(select(product_images).where(product_images.c.image_id == image_id)).first()

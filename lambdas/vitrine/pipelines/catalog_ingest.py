@@ -151,6 +151,7 @@ class CatalogIngestion:
             return Outcome(event.key, "retry", error.message)
         before = self.catalog.get_products([code]).get(code)
         self.catalog.upsert_product(product)
+        self.catalog.delete_image(image_id_for(event.bucket, event.key))  # a fixed file clears its rejection
         if before is None or before.category != product.category:
             self._reindex_product(event.bucket, code)
         return Outcome(event.key, "product", f"product {code} saved")
