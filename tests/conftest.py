@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 
 # Two pytest workers share two cores: one OpenMP thread each (FAISS and torch) instead of oversubscribing.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 from collections.abc import Iterator
 from pathlib import Path
 
+import pymysql
 import pytest
 from PIL import Image
 
@@ -28,6 +30,39 @@ def jpeg(
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)
     return out.getvalue()
+
+
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+
+
+def mariadb_admin() -> pymysql.Connection:
+    return pymysql.connect(**MARIADB, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="session")
+def mariadb_database() -> Iterator[str]:
+    """A database of our own for this session (xdist workers each get one), dropped at the end."""
+    try:
+        admin = mariadb_admin()
+    except pymysql.err.OperationalError as error:
+        message = f"MariaDB unreachable at {MARIADB['host']}:{MARIADB['port']}: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the MySQL catalog adapter must be tested)")
+        pytest.skip(message)
+    name = f"vitrine_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+def empty_mariadb(name: str) -> str:
+    """(Re)create database ``name`` empty; its SQLAlchemy URL."""
+    with mariadb_admin() as admin, admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    return f"mysql+pymysql://root@127.0.0.1:3306/{name}"
 
 
 @pytest.fixture(scope="session")

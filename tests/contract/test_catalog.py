@@ -7,44 +7,18 @@ developer machine, but fails them under ``CI=true``: CI must not go green withou
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pymysql
 import pytest
 from sqlalchemy import Connection, inspect, text
 
+from tests.conftest import empty_mariadb, mariadb_admin
 from vitrine.adapters.sql_catalog import MIGRATIONS, Migration, SqlCatalog, catalog_engine, migrate
 from vitrine.domain import Product, ProductImage
 from vitrine.errors import Unavailable
-
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-
-
-def _admin() -> pymysql.Connection:
-    return pymysql.connect(**MARIADB, autocommit=True, connect_timeout=3)
-
-
-@pytest.fixture(scope="session")
-def mariadb_database() -> Iterator[str]:
-    """A database of our own for this session (xdist workers each get one), dropped at the end."""
-    try:
-        admin = _admin()
-    except pymysql.err.OperationalError as error:
-        message = f"MariaDB unreachable at {MARIADB['host']}:{MARIADB['port']}: {error}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message} (CI=true: the MySQL catalog adapter must be tested)")
-        pytest.skip(message)
-    name = f"vitrine_test_{uuid.uuid4().hex[:12]}"
-    try:
-        yield name
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 def _sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -52,11 +26,7 @@ def _sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _mariadb_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    name = request.getfixturevalue("mariadb_database")
-    with _admin() as admin, admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    return f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+    return empty_mariadb(request.getfixturevalue("mariadb_database"))
 
 
 ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
@@ -324,7 +294,7 @@ def test_catalog_mariadb_dropped_connections_are_replaced(
     """Lambda keeps its pool between invocations while the server drops idle sessions: calls reconnect."""
     catalog = SqlCatalog(_mariadb_url(request, tmp_path))
     catalog.upsert_product(Product("SKU-1"))
-    with _admin() as admin, admin.cursor() as cursor:
+    with mariadb_admin() as admin, admin.cursor() as cursor:
         cursor.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (mariadb_database,))
         for (session,) in cursor.fetchall():
             cursor.execute(f"KILL {int(session)}")
