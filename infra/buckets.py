@@ -16,10 +16,8 @@ from constructs import Construct
 from infra.nag import accept
 
 
-def secure_bucket(
-    scope: Construct, construct_id: str, *, access_logs: s3.IBucket | None, log_prefix: str = "", **props: Any
-) -> s3.Bucket:
-    """A bucket with the common safety settings; ``props`` add versioning, lifecycle rules, CORS..."""
+def _private_bucket(scope: Construct, construct_id: str, **props: Any) -> s3.Bucket:
+    """The settings no Vitrine bucket may lack, kept in one place so the log buckets cannot drift from the rest."""
     return s3.Bucket(
         scope,
         construct_id,
@@ -27,27 +25,33 @@ def secure_bucket(
         encryption=s3.BucketEncryption.S3_MANAGED,
         enforce_ssl=True,
         minimum_tls_version=1.2,
+        removal_policy=props.pop("removal_policy", RemovalPolicy.RETAIN),
+        **props,
+    )
+
+
+def secure_bucket(
+    scope: Construct, construct_id: str, *, access_logs: s3.IBucket | None, log_prefix: str = "", **props: Any
+) -> s3.Bucket:
+    """A bucket with the common safety settings; ``props`` add versioning, lifecycle rules, CORS..."""
+    return _private_bucket(
+        scope,
+        construct_id,
         server_access_logs_bucket=access_logs,
         server_access_logs_prefix=log_prefix or f"{construct_id}/",
-        removal_policy=props.pop("removal_policy", RemovalPolicy.RETAIN),
         **props,
     )
 
 
 def access_log_bucket(scope: Construct, construct_id: str, *, object_writer: bool = False) -> s3.Bucket:
     """Where the other buckets (and CloudFront, with ``object_writer``) write access logs, kept 90 days."""
-    bucket = s3.Bucket(
+    bucket = _private_bucket(
         scope,
         construct_id,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        enforce_ssl=True,
-        minimum_tls_version=1.2,
         object_ownership=s3.ObjectOwnership.OBJECT_WRITER
         if object_writer
         else s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
-        removal_policy=RemovalPolicy.RETAIN,
     )
     accept(
         bucket,

@@ -23,6 +23,10 @@ DETECT_AND_EMBED = ("grounding_dino", "dino_embed")
 PRODUCTS_PREFIX = "products/"
 """Catalog objects of the visual-search job: ingested on arrival, served to shoppers as result images."""
 
+CALIBRATION_KEY = "config/search-calibration.json"
+"""The search calibration ``vitrine calibrate`` writes to the catalog bucket and the API reads at cold start
+(same key as ``vitrine.calibration.CALIBRATION_KEY``)."""
+
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
 DEFAULT_INSTANCE_TYPES = {"llava": "ml.g5.2xlarge"}
 PREFIX = "vitrine:"
@@ -90,6 +94,14 @@ class InfraConfig:
                 raise ContextError(f"{PREFIX}modelArtifacts.{model} must be an s3:// URI, not {configured!r}")
             return configured
         return f"s3://{self.artifact_bucket or default_bucket}/models/{model}/model.tar.gz"
+
+    def function_role_name(self, function: str) -> str:
+        """The fixed IAM role name of one Vitrine Lambda (``api``, ``ingest``, ``backfill``).
+
+        Fixed so the data stack can map the role to an OpenSearch role before the function's stack exists;
+        the region keeps deployments of one account in several regions apart (IAM names are global).
+        """
+        return f"{self.prefix}-{function}-{self.region}"
 
     def endpoint_name(self, model: str) -> str:
         """Same rule as ``vitrine.config.Settings.endpoint_name``: the Lambdas find endpoints by this name."""

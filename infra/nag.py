@@ -1,7 +1,8 @@
 """Accepting cdk-nag findings one by one, with the reason next to the code that causes them.
 
 cdk-nag 3 reports a wildcard resource as ``AwsSolutions-IAM5[Resource::<ARN as nag prints it>]``. Grants on
-Vitrine's own resources are therefore written as ARN templates with ``{partition}`` and ``{account}``:
+Vitrine's own resources are therefore written as ARN templates with ``{partition}``, ``{account}`` (and
+``{region}`` where the stack's region may be unresolved):
 the same template gives the real ARN (CloudFormation pseudo parameters) and the finding id to accept, so a
 scoped wildcard such as ``.../products/*`` is accepted exactly, and any other wildcard still fails synth.
 """
@@ -15,8 +16,8 @@ from aws_cdk import Acknowledgment, Aws, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-_REAL = {"partition": Aws.PARTITION, "account": Aws.ACCOUNT_ID}
-_AS_NAG_PRINTS = {"partition": "<AWS::Partition>", "account": "<AWS::AccountId>"}
+_REAL = {"partition": Aws.PARTITION, "account": Aws.ACCOUNT_ID, "region": Aws.REGION}
+_AS_NAG_PRINTS = {"partition": "<AWS::Partition>", "account": "<AWS::AccountId>", "region": "<AWS::Region>"}
 
 
 def accept(scope: IConstruct, rule: str, reason: str) -> None:
@@ -25,7 +26,7 @@ def accept(scope: IConstruct, rule: str, reason: str) -> None:
 
 
 def resolve(template: str) -> str:
-    """The ARN (or name) of a template, ``{partition}`` and ``{account}`` filled with pseudo parameters."""
+    """The ARN (or name) of a template, ``{partition}``, ``{account}``, ``{region}`` filled with pseudo parameters."""
     return template.format(**_REAL)
 
 

@@ -8,6 +8,7 @@ a context lookup, so ``cdk synth`` never needs credentials. ``cdk deploy`` fills
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import App, Environment, Tags
 
@@ -51,34 +52,20 @@ def build_platform(app: App) -> Platform:
         env=env,
         description="Vitrine data: buckets, Aurora MySQL, OpenSearch",
     )
+    # What every later stack receives (infra.stacks.base.PlatformStack).
+    shared: dict[str, Any] = {"config": config, "network": network, "data": data, "env": env}
     models = ModelsStack(
-        app,
-        f"{name}-Models",
-        config=config,
-        network=network,
-        data=data,
-        env=env,
-        description="Vitrine models: five SageMaker endpoints",
+        app, f"{name}-Models", **shared, description="Vitrine models: five SageMaker endpoints"
     )
     ingestion = IngestionStack(
         app,
         f"{name}-Ingestion",
-        config=config,
-        network=network,
-        data=data,
         models=models,
-        env=env,
+        **shared,
         description="Vitrine ingestion: S3 → SQS → Lambda, idempotency",
     )
     api = ApiStack(
-        app,
-        f"{name}-Api",
-        config=config,
-        network=network,
-        data=data,
-        models=models,
-        env=env,
-        description="Vitrine API: API Gateway, WAF, api Lambda",
+        app, f"{name}-Api", models=models, **shared, description="Vitrine API: API Gateway, WAF, api Lambda"
     )
     frontend = FrontendStack(
         app, f"{name}-Frontend", api=api.api, env=env, description="Vitrine frontend: S3 + CloudFront"
@@ -86,11 +73,8 @@ def build_platform(app: App) -> Platform:
     backfill = BackfillStack(
         app,
         f"{name}-Backfill",
-        config=config,
-        network=network,
-        data=data,
         ingestion=ingestion,
-        env=env,
+        **shared,
         description="Vitrine backfill: Distributed Map",
     )
     Tags.of(app).add("project", "vitrine")

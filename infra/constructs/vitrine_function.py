@@ -1,4 +1,4 @@
-"""A Vitrine Lambda function: handler code from ``lambdas/``, the dependencies layer, in the VPC, own role.
+"""A Vitrine Lambda function: its code (usually ``lambdas/`` + the dependencies layer), in the VPC, own role.
 
 Every Vitrine function has the same shape (Python 3.12, traced, in private subnets with no NAT, logs kept a
 month), so the stacks only say which handler, which environment and what it may touch. The role starts
@@ -40,7 +40,7 @@ class VitrineFunction(Construct):
         *,
         handler: str,
         code: lambda_.Code,
-        layer: lambda_.ILayerVersion,
+        layer: lambda_.ILayerVersion | None,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         security_groups: Sequence[ec2.ISecurityGroup],
@@ -50,6 +50,7 @@ class VitrineFunction(Construct):
         timeout: Duration = Duration.seconds(30),
         memory_size: int = 1024,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.timeout = timeout
@@ -60,6 +61,7 @@ class VitrineFunction(Construct):
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            role_name=role_name,
             description=f"Runs {handler}; holds only the grants its stack adds",
         )
         self.log_group.grant_write(self.role)
@@ -71,7 +73,7 @@ class VitrineFunction(Construct):
             architecture=ARCHITECTURE,
             code=code,
             handler=handler,
-            layers=[layer],
+            layers=[layer] if layer else None,
             role=self.role,
             vpc=vpc,
             vpc_subnets=subnets,
@@ -93,7 +95,7 @@ class VitrineFunction(Construct):
             self,
             "RoleArn",
             value=self.role.role_arn,
-            description=f"Role of {handler}: map it to an OpenSearch backend role (docs/deploy.md)",
+            description=f"Role of {handler}, for audit trails and OpenSearch's security API",
         )
         accept(self.function, "Serverless-LambdaDLQ", failure_handling)
         for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):

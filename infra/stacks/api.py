@@ -9,19 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra.bundling import dependencies_layer, handler_code
-from infra.config import DETECT_AND_EMBED, PRODUCTS_PREFIX, InfraConfig
-from infra.constructs.vitrine_function import VitrineFunction
+from infra.config import CALIBRATION_KEY, DETECT_AND_EMBED, PRODUCTS_PREFIX, InfraConfig
 from infra.nag import accept
-from infra.stacks.data import DataStack
+from infra.stacks.base import PlatformStack
 from infra.stacks.models import ModelsStack
-from infra.stacks.network import NetworkStack
 
 API_ROOT = "api"
 UPLOADS_PREFIX = "uploads/"
@@ -33,57 +30,37 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("POST", "search", True),
     ("POST", "uploads", True),
     ("GET", "ingest/report", False),
-    ("GET", "objects/{key+}", False),
 )
-"""(method, path under /api, has a JSON body): the routes of ``handlers.api``."""
-
-BINARY_TYPES = ["image/*"]
-"""``GET /api/objects/{key+}`` returns images: API Gateway passes them base64-encoded."""
+"""(method, path under /api, has a JSON body): the routes of ``handlers.api``. Catalog images are not among
+them: search results carry presigned S3 GET URLs (``S3Store.url_for``), and the browser loads those directly."""
 
 
-class ApiStack(Stack):
+class ApiStack(PlatformStack):
     """The public REST API that CloudFront serves under ``/api/*``."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: InfraConfig,
-        network: NetworkStack,
-        data: DataStack,
-        models: ModelsStack,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, models: ModelsStack, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.add_stack_dependency(models, "search calls the endpoints")
-        self.handler = VitrineFunction(
-            self,
+        self.handler = self.handler_function(
             "Handler",
-            handler="handlers.api.handler",
-            code=handler_code(),
-            layer=dependencies_layer(self),
-            vpc=network.vpc,
-            subnets=network.app_subnets,
-            security_groups=[data.clients],
-            environment={**data.lambda_environment(), "POWERTOOLS_SERVICE_NAME": "vitrine-api"},
-            description="Vitrine REST API: search, uploads, objects, health, ingestion report",
+            function="api",
+            description="Vitrine REST API: search, uploads, health, ingestion report, OpenAPI document",
             failure_handling="Invoked synchronously by API Gateway: a failure is the HTTP answer, nothing is "
             "left to retry.",
             timeout=Duration.seconds(29),
-            memory_size=1536,
         )
-        role = self.handler.role
+        role, data = self.handler.role, self.data
+        # A presigned GET works only if the signer may GetObject: results link to products/ images.
         data.grant_objects(role, "catalog", PRODUCTS_PREFIX, ["s3:GetObject"])
-        data.grant_objects(
-            role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-        )
+        data.grant_objects(role, "catalog", CALIBRATION_KEY, ["s3:GetObject"])
+        # Presigned POSTs land in uploads/ (signed with PutObject); POST /search reads them back.
+        data.grant_objects(role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject"])
         data.grant_database_credentials(role)
         data.grant_index(role, write=False)
         models.grant_invoke(role, DETECT_AND_EMBED)
 
-        self.api = self._rest_api(config)
-        self._web_acl(config)
+        self.api = self._rest_api(self.config)
+        self._web_acl(self.config)
         CfnOutput(self, "ApiUrl", value=self.api.url)
 
     def _rest_api(self, config: InfraConfig) -> apigw.RestApi:
@@ -99,7 +76,6 @@ class ApiStack(Stack):
             rest_api_name=f"{config.prefix}-api",
             description="Vitrine visual search API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            binary_media_types=BINARY_TYPES,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
             deploy_options=apigw.StageOptions(
@@ -140,7 +116,6 @@ class ApiStack(Stack):
                 integration,
                 request_validator=validator,
                 request_models={"application/json": json_object} if has_body else None,
-                request_parameters={"method.request.path.key": True} if "{key+}" in path else None,
             )
             accept(
                 resource,
@@ -170,8 +145,9 @@ class ApiStack(Stack):
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility("vitrine-api"),
             rules=[
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RatePerIp",
+                _rule(
+                    "RatePerIp",
+                    "rate-per-ip",
                     priority=0,
                     action=wafv2.CfnWebACL.RuleActionProperty(block={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
@@ -179,10 +155,10 @@ class ApiStack(Stack):
                             limit=config.waf_requests_per_5min, aggregate_key_type="IP"
                         )
                     ),
-                    visibility_config=_visibility("rate-per-ip"),
                 ),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="KnownBadInputs",
+                _rule(
+                    "KnownBadInputs",
+                    "known-bad-inputs",
                     priority=1,
                     override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
@@ -190,7 +166,6 @@ class ApiStack(Stack):
                             vendor_name="AWS", name="AWSManagedRulesKnownBadInputsRuleSet"
                         )
                     ),
-                    visibility_config=_visibility("known-bad-inputs"),
                 ),
             ],
         )
@@ -202,7 +177,14 @@ class ApiStack(Stack):
         )
 
 
+def _rule(name: str, metric: str, **props: Any) -> wafv2.CfnWebACL.RuleProperty:
+    """A WAF rule with its CloudWatch metric and sampled requests on; ``props`` carry priority, statement and
+    ``action`` (own rules) or ``override_action`` (managed rule groups)."""
+    return wafv2.CfnWebACL.RuleProperty(name=name, visibility_config=_visibility(metric), **props)
+
+
 def _visibility(metric: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    """Metrics and sampled requests on, so a block can be traced to the rule that made it."""
     return wafv2.CfnWebACL.VisibilityConfigProperty(
         cloud_watch_metrics_enabled=True, metric_name=metric, sampled_requests_enabled=True
     )

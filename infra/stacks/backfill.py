@@ -1,7 +1,8 @@
 """Backfill: a Step Functions Distributed Map over the catalog prefix, feeding the ingestion code in batches.
 
 Millions of existing images are not a loop in a Lambda: the Map lists the bucket itself, hands batches of
-keys to the backfill Lambda (the same per-object code as live ingestion, the same idempotency store), runs
+keys to the backfill Lambda (the same per-object code and grants as live ingestion, without the idempotency
+table: a listing is not redelivered, and the catalog's ETag makes an already ingested object a no-op), runs
 them with bounded concurrency so the endpoints are not flooded, tolerates a small share of failed batches,
 and writes the per-batch results to the results bucket for the operator.
 """
@@ -10,54 +11,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.bundling import dependencies_layer, handler_code
-from infra.config import InfraConfig
-from infra.constructs.vitrine_function import VitrineFunction
 from infra.nag import accept
-from infra.stacks.data import DataStack
+from infra.stacks.base import PlatformStack
 from infra.stacks.ingestion import IngestionStack
-from infra.stacks.network import NetworkStack
 
 RESULTS_PREFIX = "backfill/"
 
 
-class BackfillStack(Stack):
+class BackfillStack(PlatformStack):
     """The bulk path: state machine + backfill Lambda."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: InfraConfig,
-        network: NetworkStack,
-        data: DataStack,
-        ingestion: IngestionStack,
-        **kwargs: Any,
+        self, scope: Construct, construct_id: str, *, ingestion: IngestionStack, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.worker = VitrineFunction(
-            self,
+        config, data = self.config, self.data
+        self.worker = self.handler_function(
             "Worker",
-            handler="handlers.backfill.handler",
-            code=handler_code(),
-            layer=dependencies_layer(self),
-            vpc=network.vpc,
-            subnets=network.app_subnets,
-            security_groups=[data.clients],
-            environment={**ingestion.lambda_environment, "POWERTOOLS_SERVICE_NAME": "vitrine-backfill"},
+            function="backfill",
             description="Backfill: one Distributed Map batch of existing catalog objects",
             failure_handling="Invoked synchronously by Step Functions: a failed batch is retried by the "
             "Map state and counted against its tolerated-failure threshold.",
             timeout=Duration.minutes(10),
-            memory_size=1536,
         )
         ingestion.grant_ingest(self.worker.role)
 

@@ -3,6 +3,8 @@
 Everything stateful lives here, retained on stack deletion, so the compute stacks can be torn down and
 redeployed freely. Compute reaches the database and the domain through :attr:`DataStack.clients`, a
 security group the data tier admits; a stack joins by attaching it, and nothing here names its consumers.
+OpenSearch's fine-grained access control is set up here too (:class:`SearchSecurity`): a consumer's
+``grant_index`` call both grants the IAM actions and maps its role to an index role of the domain.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -21,6 +23,7 @@ from constructs import Construct
 
 from infra.buckets import access_log_bucket, secure_bucket
 from infra.config import InfraConfig
+from infra.constructs.search_security import SearchSecurity
 from infra.nag import accept, grant_scoped, resolve
 from infra.stacks.network import NetworkStack
 
@@ -94,9 +97,18 @@ class DataStack(Stack):
         )
 
         self.database = self._database(vpc, network.data_subnets)
+        self.search_security = SearchSecurity(
+            self,
+            "SearchSecurity",
+            vpc=vpc,
+            subnets=network.app_subnets,
+            security_group=self.clients,
+            domain_name=self.search_domain_name,
+            index=PRODUCT_INDEX,
+        )
         self.domain = self._search_domain(vpc, network.data_subnets)
+        self.search_security.apply(f"https://{self.domain.domain_endpoint}")
         CfnOutput(self, "SearchEndpoint", value=f"https://{self.domain.domain_endpoint}")
-        CfnOutput(self, "SearchAdminRoleArn", value=self.search_admin.role_arn)
 
     def _database(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> rds.DatabaseCluster:
         """Aurora MySQL Serverless v2: a writer and a reader in another AZ, generated and rotated secret."""
@@ -158,12 +170,6 @@ class DataStack(Stack):
     def _search_domain(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> opensearch.Domain:
         """OpenSearch with k-NN (faiss HNSW), in the VPC over two AZs, fine-grained access control."""
         domain_name = self.search_domain_name
-        self.search_admin = iam.Role(
-            self,
-            "SearchAdmin",
-            assumed_by=iam.AccountRootPrincipal(),
-            description="OpenSearch fine-grained access control master user: maps Vitrine's roles to index roles",
-        )
         security_group = ec2.SecurityGroup(
             self, "SearchSecurityGroup", vpc=vpc, description="OpenSearch domain"
         )
@@ -194,8 +200,9 @@ class DataStack(Stack):
             node_to_node_encryption=True,
             enforce_https=True,
             tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2,
+            # The master user is the deploy-time function that writes Vitrine's roles and mappings.
             fine_grained_access_control=opensearch.AdvancedSecurityOptions(
-                master_user_arn=self.search_admin.role_arn
+                master_user_arn=self.search_security.master_role.role_arn
             ),
             logging=opensearch.LoggingOptions(
                 slow_search_log_enabled=True,
@@ -258,29 +265,32 @@ class DataStack(Stack):
         return self._bucket_names[kind]
 
     def grant_objects(self, role: iam.IRole, kind: str, prefix: str, actions: Sequence[str]) -> None:
-        """Object ``actions`` under ``prefix`` of one bucket, and listing that prefix (so a missing key is a
-        404, not a 403)."""
+        """Object ``actions`` on one bucket: every key under ``prefix`` when it ends with ``/``, else that one
+        key. Also ``s3:ListBucket`` on the bucket, without a prefix condition: S3 answers a GET of a missing key
+        with 404 only to a caller that may list the bucket, and the request context of a GET has no
+        ``s3:prefix`` to match. The code relies on that 404 (an expired upload, no search calibration yet)."""
         name = self._bucket_names[kind]
+        pattern = f"{prefix}*" if prefix.endswith("/") else prefix
         grant_scoped(
             role,
             actions,
-            [f"arn:{{partition}}:s3:::{name}/{prefix}*"],
+            [f"arn:{{partition}}:s3:::{name}/{pattern}"],
             f"Objects under {prefix} of the {kind} bucket only: keys are not known in advance.",
         )
-        grant_scoped(
-            role,
-            ["s3:ListBucket"],
-            [f"arn:{{partition}}:s3:::{name}"],
-            "",
-            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-        )
+        grant_scoped(role, ["s3:ListBucket"], [f"arn:{{partition}}:s3:::{name}"], "")
 
     def grant_database_credentials(self, role: iam.IRole) -> None:
         """Read the catalog database credentials (the secret holds host, port, user and password)."""
         self.database.secret.grant_read(role)
 
-    def grant_index(self, role: iam.IRole, *, write: bool) -> None:
-        """HTTP access to the product index: search only, or search and write (ingestion, backfill)."""
+    def grant_index(self, role: iam.Role, *, write: bool) -> None:
+        """The product index: search only, or search and write (ingestion, backfill). IAM lets the requests
+        reach the domain; fine-grained access control maps the role by its fixed name to the matching index
+        role, so the role must have one (``InfraConfig.function_role_name``)."""
+        role_name = role.node.default_child.role_name if role.node.default_child else None
+        if not role_name or Token.is_unresolved(role_name):
+            raise ValueError(f"{role.node.path} needs a fixed role_name to be mapped in OpenSearch")
+        self.search_security.add_backend_role(role_name, write=write)
         domain = f"arn:{{partition}}:es:{self.region}:{{account}}:domain/{self.search_domain_name}"
         actions = [*INDEX_WRITE_ACTIONS, *INDEX_READ_ACTIONS] if write else INDEX_READ_ACTIONS
         resources = [f"{domain}/{PRODUCT_INDEX}", f"{domain}/{PRODUCT_INDEX}/*"]

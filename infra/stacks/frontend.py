@@ -2,8 +2,8 @@
 
 One origin for the page and the API means no CORS for the browser and one TLS certificate. The bucket is
 readable only by this distribution (origin access control); every response carries security headers. The
-page's Content-Security-Policy allows ``connect-src`` to S3 because large photos go straight to the uploads
-bucket with a presigned POST.
+page's Content-Security-Policy allows S3 in ``connect-src`` because large photos go straight to the uploads
+bucket with a presigned POST, and in ``img-src`` because result images are presigned GETs of the catalog bucket.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from infra.nag import accept
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent.parent / "frontend"
 PAGE_CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data: blob: https://*.amazonaws.com; style-src 'self'; script-src 'self'; "
     "connect-src 'self' https://*.amazonaws.com; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 

@@ -1,47 +1,43 @@
 """Ingestion: ``products/`` in the catalog bucket → SQS → the ingest Lambda, and the idempotency store.
 
 The per-object work is the same for live events and for the backfill, so the grants it needs are defined
-once here (:meth:`IngestionStack.grant_ingest`) and the backfill stack reuses them for its own role.
+once here (:meth:`IngestionStack.grant_ingest`) and the backfill stack reuses them for its own role. The
+idempotency table is not part of it: only the SQS path sees an event twice (at-least-once delivery), so only
+the ingest Lambda gets the table (``handlers.ingest`` claims each event; ``handlers.backfill`` does not, the
+catalog's ETag ledger makes a re-listed object a no-op).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.bedrock import grant_invoke_models
-from infra.bundling import dependencies_layer, handler_code
-from infra.config import DETECT_AND_EMBED, PRODUCTS_PREFIX, InfraConfig
+from infra.config import DETECT_AND_EMBED, PRODUCTS_PREFIX
 from infra.constructs.s3_prefix_queue import S3PrefixQueue
-from infra.constructs.vitrine_function import VitrineFunction
 from infra.nag import accept
-from infra.stacks.data import DataStack
+from infra.stacks.base import PlatformStack
 from infra.stacks.models import ModelsStack
-from infra.stacks.network import NetworkStack
+
+IDEMPOTENCY_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+]
+"""What the Powertools persistence layer behind ``vitrine.adapters.dynamodb_guard`` calls, and nothing else."""
 
 
-class IngestionStack(Stack):
+class IngestionStack(PlatformStack):
     """Event-driven catalog ingestion."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: InfraConfig,
-        network: NetworkStack,
-        data: DataStack,
-        models: ModelsStack,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, models: ModelsStack, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.config = config
-        self.data = data
         self.models = models
         self.add_stack_dependency(models, "ingestion calls the endpoints as soon as objects arrive")
         self.idempotency_table = dynamodb.Table(
@@ -56,30 +52,22 @@ class IngestionStack(Stack):
             ),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.lambda_environment = {
-            **data.lambda_environment(),
-            "VITRINE_IDEMPOTENCY_TABLE": self.idempotency_table.table_name,
-        }
-        self.ingest = VitrineFunction(
-            self,
+        self.ingest = self.handler_function(
             "Ingest",
-            handler="handlers.ingest.handler",
-            code=handler_code(),
-            layer=dependencies_layer(self),
-            vpc=network.vpc,
-            subnets=network.app_subnets,
-            security_groups=[data.clients],
-            environment={**self.lambda_environment, "POWERTOOLS_SERVICE_NAME": "vitrine-ingest"},
+            function="ingest",
+            extra_environment={"VITRINE_IDEMPOTENCY_TABLE": self.idempotency_table.table_name},
             description="Catalog ingestion: S3 events from SQS, partial batch responses",
             failure_handling="Invoked by an SQS event source, never asynchronously: failed messages are "
             "redelivered and then moved to the queue's own dead-letter queue.",
             timeout=Duration.minutes(2),
-            memory_size=1536,
         )
         self.grant_ingest(self.ingest.role)
+        self.ingest.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=IDEMPOTENCY_ACTIONS, resources=[self.idempotency_table.table_arn])
+        )
         # The bucket is imported by name so its notification lives in this stack: the data stack never
         # depends on the queues that consume it.
-        catalog = s3.Bucket.from_bucket_name(self, "CatalogBucket", data.bucket_name("catalog"))
+        catalog = s3.Bucket.from_bucket_name(self, "CatalogBucket", self.data.bucket_name("catalog"))
         self.products = S3PrefixQueue(
             self, "Products", bucket=catalog, prefix=PRODUCTS_PREFIX, consumer=self.ingest
         )
@@ -96,12 +84,11 @@ class IngestionStack(Stack):
             "notification) uses the basic execution policy: write its own logs, nothing else.",
         )
 
-    def grant_ingest(self, grantee: iam.IRole) -> None:
+    def grant_ingest(self, grantee: iam.Role) -> None:
         """What the per-object ingestion code touches, and nothing more."""
         self.data.grant_objects(grantee, "catalog", PRODUCTS_PREFIX, ["s3:GetObject", "s3:GetObjectVersion"])
         self.data.grant_database_credentials(grantee)
         self.data.grant_index(grantee, write=True)
-        self.idempotency_table.grant_read_write_data(grantee)
         tagger_endpoint = ("llava",) if self.config.tagger == "model" else ()
         self.models.grant_invoke(grantee, (*DETECT_AND_EMBED, *tagger_endpoint))
         if self.config.tagger == "bedrock":

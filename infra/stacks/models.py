@@ -8,31 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Aws
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from infra.config import MODEL_NAMES, InfraConfig
+from infra.config import MODEL_NAMES
 from infra.constructs.model_endpoint import ModelEndpoint
-from infra.stacks.data import DataStack
-from infra.stacks.network import NetworkStack
+from infra.stacks.base import PlatformStack
 
 
-class ModelsStack(Stack):
+class ModelsStack(PlatformStack):
     """SageMaker models, endpoint configs, endpoints and their autoscaling."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: InfraConfig,
-        network: NetworkStack,
-        data: DataStack,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        config, network, data = self.config, self.network, self.data
         security_group = ec2.SecurityGroup(
             self,
             "ModelSecurityGroup",

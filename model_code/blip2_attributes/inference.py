@@ -16,7 +16,7 @@ from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
 from common.payload import MAX_BATCH, InputError, integer, json_response, read_json
-from common.runtime import configure_torch, input_side
+from common.runtime import configure_torch, device, dtype_for, input_side, to_model
 
 ADAPTER_DIR = "adapter"
 MAX_QUESTION_CHARS = 500
@@ -47,17 +47,24 @@ class Prediction:
 
 
 def model_fn(model_dir: str) -> Answerer:
-    """Load BLIP-2 and, when ``model_dir/adapter`` holds a LoRA adapter, merge it into the weights."""
-    configure_torch()
+    """Load BLIP-2 and, when ``model_dir/adapter`` holds a LoRA adapter, merge it into the weights.
+
+    The model goes to :func:`device` in half precision there is a GPU (:func:`dtype_for`); the dtype is
+    given to ``from_pretrained`` rather than applied afterwards, so the modules BLIP-2 keeps in float32
+    (the Q-Former) stay there.
+    """
+    target = device()
+    configure_torch(target)
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
     processor = Blip2Processor.from_pretrained(model_dir)
-    model = Blip2ForConditionalGeneration.from_pretrained(model_dir)
+    model = Blip2ForConditionalGeneration.from_pretrained(model_dir, dtype=dtype_for(target, half=True))
     adapter = Path(model_dir) / ADAPTER_DIR
     if (adapter / "adapter_config.json").is_file():
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model = model.to(target)
     if model.config.use_decoder_only_language_model:
         processor.tokenizer.padding_side = "left"  # an OPT-style model continues from the right edge
     return Answerer(model=model.eval(), processor=processor, side=input_side(processor.image_processor, 224))
@@ -100,15 +107,17 @@ def input_fn(body: bytes | str, content_type: str) -> Query:
 
 
 def predict_fn(query: Query, answerer: Answerer) -> Prediction:
-    """All prompts about the image in one ``generate`` call; the image is decoded once."""
+    """All prompts about the image in one ``generate`` call on the model's device; the image is decoded
+    once, and the generated ids come back to the CPU to be decoded."""
     import torch
 
     image = decode(query.image, target=answerer.side)
     inputs = answerer.processor(
         images=[image] * len(query.prompts), text=query.prompts, padding=True, return_tensors="pt"
     )
+    inputs = to_model(inputs, answerer.model)
     with torch.inference_mode():
-        output = answerer.model.generate(**inputs, max_new_tokens=query.max_new_tokens)
+        output = answerer.model.generate(**inputs, max_new_tokens=query.max_new_tokens).cpu()
     if answerer.model.config.use_decoder_only_language_model:
         output = output[:, inputs["input_ids"].shape[1] :]  # a decoder-only model echoes the prompt
     answers = answerer.processor.batch_decode(output, skip_special_tokens=True)

@@ -24,12 +24,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
 from blip2_attributes.inference import QUESTION_FORMAT
+from common.runtime import to_model
 from common.training import (
     add_lora,
     answer_only_inputs,
     load_rgb,
     sampled_parser,
     seed_all,
+    to_training_device,
     train_sampled,
 )
 
@@ -91,9 +93,14 @@ def main(argv: list[str] | None = None) -> float:
     decoder_only = base.config.use_decoder_only_language_model
     if not args.merge:
         base.save_pretrained(args.model_dir)  # untouched base weights: the adapter is applied on top at load
-    model = add_lora(base, args.lora_rank, lora_targets(base.config.text_config.model_type))
+    model = to_training_device(
+        add_lora(base, args.lora_rank, lora_targets(base.config.text_config.model_type))
+    )
     loss = train_sampled(
-        model, rows, lambda batch: model(**batch_inputs(processor, batch, decoder_only)).loss, args
+        model,
+        rows,
+        lambda batch: model(**to_model(batch_inputs(processor, batch, decoder_only), model)).loss,
+        args,
     )
     if args.merge:
         model.merge_and_unload().save_pretrained(args.model_dir)

@@ -7,6 +7,9 @@ Two loop styles live here because the scripts train two ways: the embedder and t
 their data in epochs (:func:`run_epochs`), the VLMs and the ranker take a fixed number of steps on random
 samples (:func:`train_sampled`). torch, PIL and peft are imported inside the functions that use them, so
 this module costs nothing to import where it ships beside a handler.
+
+Models train on :func:`common.runtime.device`, the device the handlers serve on: a SageMaker training job
+on a GPU instance trains on its GPU, a local run on the CPU.
 """
 
 from __future__ import annotations
@@ -102,6 +105,19 @@ def load_rgb(path: Path) -> Any:
 
     with Image.open(path) as image:
         return ImageOps.exif_transpose(image).convert("RGB")
+
+
+def to_training_device(model: Any) -> Any:
+    """``model`` moved to :func:`common.runtime.device`, with torch set up for that device.
+
+    The weights stay in float32 whatever the device: AdamW's small updates vanish in 16-bit weights, and
+    the handlers choose their own serving precision when they load the result.
+    """
+    from common.runtime import configure_torch, device
+
+    target = device()
+    configure_torch(target)
+    return model.to(target)
 
 
 def add_lora(base: Any, rank: int, targets: list[str] | str) -> Any:

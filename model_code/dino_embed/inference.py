@@ -19,7 +19,7 @@ from typing import Any
 
 from common.imaging import crop, decode, inspect
 from common.payload import InputError, json_response, read_image_request
-from common.runtime import chunks, configure_torch, input_side
+from common.runtime import chunks, configure_torch, device, dtype_for, input_side, to_model
 
 BATCH_SIZE = 32
 
@@ -63,8 +63,10 @@ def _model_name(config: Any, model_dir: str) -> str:
 
 
 def model_fn(model_dir: str) -> Embedder:
-    """Load weights and image processor with ``from_pretrained`` (artifact folder, local folder or hub id)."""
-    configure_torch()
+    """Load weights and image processor with ``from_pretrained`` (artifact folder, local folder or hub id),
+    the weights on :func:`device` in float32 (vectors already in an index were made at that precision)."""
+    target = device()
+    configure_torch(target)
     from transformers import AutoConfig, AutoImageProcessor, Dinov2Model, ViTModel
 
     config = AutoConfig.from_pretrained(model_dir)
@@ -76,7 +78,7 @@ def model_fn(model_dir: str) -> Embedder:
         raise ValueError(f"dino_embed serves 'vit' or 'dinov2' weights, not {config.model_type!r}")
     image_processor = AutoImageProcessor.from_pretrained(model_dir)
     return Embedder(
-        model=model.eval(),
+        model=model.to(device=target, dtype=dtype_for(target)).eval(),
         image_processor=image_processor,
         name=_model_name(config, model_dir),
         dim=config.hidden_size,
@@ -115,17 +117,17 @@ def _pixels(blob: bytes, box: Sequence[float] | None, side: int) -> Any:
 
 
 def predict_fn(query: Query, embedder: Embedder) -> Embeddings:
-    """One unit vector per image, ``BATCH_SIZE`` images per forward pass."""
+    """One unit vector per image, ``BATCH_SIZE`` images per forward pass on the model's device."""
     import torch
 
     vectors: list[list[float]] = []
     pairs = list(zip(query.images, query.boxes, strict=True))
     for batch in chunks(pairs, BATCH_SIZE):
         images = [_pixels(blob, box, embedder.side) for blob, box in batch]
-        inputs = embedder.image_processor(images=images, return_tensors="pt")
+        inputs = to_model(embedder.image_processor(images=images, return_tensors="pt"), embedder.model)
         with torch.inference_mode():
             cls = embedder.model(pixel_values=inputs["pixel_values"]).last_hidden_state[:, 0]
-        vectors.extend(torch.nn.functional.normalize(cls.float(), dim=-1).tolist())
+        vectors.extend(torch.nn.functional.normalize(cls.float(), dim=-1).cpu().tolist())
     return Embeddings(vectors=vectors, dim=embedder.dim, model=embedder.name)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
 from common.imaging import crop, decode
+from common.runtime import to_model
 from common.training import base_parser, read_manifest, run_epochs, save_finetuned
 from dino_embed.inference import model_fn
 
@@ -55,7 +56,7 @@ def info_nce(street: Any, catalog: Any, temperature: float = TEMPERATURE) -> Any
     import torch
 
     logits = street @ catalog.T / temperature
-    targets = torch.arange(len(street))
+    targets = torch.arange(len(street), device=street.device)
     return (
         torch.nn.functional.cross_entropy(logits, targets)
         + torch.nn.functional.cross_entropy(logits.T, targets)
@@ -72,13 +73,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    embedder = model_fn(str(args.base_model))
+    embedder = model_fn(str(args.base_model))  # on runtime.device(): a GPU job trains on the GPU
     model, processor = embedder.model.train(), embedder.image_processor
     pairs = read_manifest(args.train, "pairs.jsonl")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
 
     def embed(images: list[Any]) -> Any:
-        pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+        pixels = to_model(processor(images=images, return_tensors="pt"), model)["pixel_values"]
         return torch.nn.functional.normalize(model(pixel_values=pixels).last_hidden_state[:, 0], dim=-1)
 
     def loss_of(batch: list[dict[str, Any]]) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 
 from common.imaging import decode, inspect
 from common.payload import InputError, integer, json_response, number, read_image_request
-from common.runtime import chunks, configure_torch, input_side
+from common.runtime import chunks, configure_torch, device, dtype_for, input_side, to_model
 
 DEFAULT_PROMPT = "clothes . pants . hats . shoes"
 BATCH_SIZE = 4
@@ -58,12 +58,15 @@ class Prediction:
 
 
 def model_fn(model_dir: str) -> Detector:
-    """Load weights and processor with ``from_pretrained`` (artifact folder, local folder or hub id)."""
-    configure_torch()
+    """Load weights and processor with ``from_pretrained`` (artifact folder, local folder or hub id), the
+    weights on :func:`device` in float32: the score thresholds callers send were tuned at that precision."""
+    target = device()
+    configure_torch(target)
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
     processor = AutoProcessor.from_pretrained(model_dir)
-    model = GroundingDinoForObjectDetection.from_pretrained(model_dir).eval()
+    model = GroundingDinoForObjectDetection.from_pretrained(model_dir)
+    model = model.to(device=target, dtype=dtype_for(target)).eval()
     tokenizer = processor.tokenizer
     return Detector(
         model=model,
@@ -162,7 +165,8 @@ def _detections(logits: Any, pred_boxes: Any, owners: list[int], query: Query) -
 
 
 def predict_fn(query: Query, detector: Detector) -> Prediction:
-    """Detections per image, the images run in batches through one forward pass each."""
+    """Detections per image, the images run in batches through one forward pass each on the model's
+    device; logits and boxes come back to the CPU for the per-box work (thresholds, NMS, rounding)."""
     import torch
 
     results: list[list[dict[str, Any]]] = []
@@ -172,10 +176,11 @@ def predict_fn(query: Query, detector: Detector) -> Prediction:
         limit = detector.model.config.max_text_len
         if inputs["input_ids"].shape[1] > limit:
             raise InputError(f"'prompt' is too long: the model reads {limit} tokens")
-        with torch.inference_mode():
-            outputs = detector.model(**inputs)
         owners = _phrase_of_token(inputs["input_ids"][0].tolist(), detector, len(query.phrases))
-        for logits, boxes in zip(outputs.logits, outputs.pred_boxes, strict=True):
+        with torch.inference_mode():
+            outputs = detector.model(**to_model(inputs, detector.model))
+        all_logits, all_boxes = outputs.logits.float().cpu(), outputs.pred_boxes.float().cpu()
+        for logits, boxes in zip(all_logits, all_boxes, strict=True):
             results.append(_detections(logits, boxes, owners, query))
     return Prediction(results=results, batch=query.batch)
 

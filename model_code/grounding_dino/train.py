@@ -23,6 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
 from common.imaging import decode
+from common.runtime import model_device, on_device, to_model
 from common.training import base_parser, read_manifest, run_epochs, save_finetuned
 from grounding_dino.inference import model_fn
 
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    detector = model_fn(str(args.base_model))
+    detector = model_fn(str(args.base_model))  # on runtime.device(): a GPU job trains on the GPU
     model, processor = detector.model.train(), detector.processor
     if not args.train_backbones:
         for frozen in (model.model.backbone, model.model.text_backbone):
@@ -91,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         images = [
             decode((args.train / row["image"]).read_bytes(), target=detector.target_px) for row in batch
         ]
-        inputs = processor(images=images, text=[prompt] * len(batch), return_tensors="pt")
-        return model(**inputs, labels=[target(row, phrases) for row in batch]).loss
+        inputs = to_model(processor(images=images, text=[prompt] * len(batch), return_tensors="pt"), model)
+        labels = [on_device(target(row, phrases), model_device(model)) for row in batch]
+        return model(**inputs, labels=labels).loss
 
     losses = run_epochs(
         model,

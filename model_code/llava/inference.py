@@ -25,7 +25,7 @@ from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
 from common.payload import MAX_BATCH, InputError, integer, json_response, number, read_json
-from common.runtime import chunks, configure_torch
+from common.runtime import chunks, configure_torch, device, dtype_for, to_model
 
 BATCH_SIZE = 8
 DEFAULT_MAX_TOKENS = 256
@@ -80,13 +80,16 @@ class Prediction:
 
 
 def model_fn(model_dir: str) -> Vlm:
-    """Load the merged weights and the processor (with its chat template) from ``model_dir``."""
-    configure_torch()
+    """Load the merged weights and the processor (with its chat template) from ``model_dir``; the weights
+    go to :func:`device`, in half precision there is a GPU (:func:`dtype_for`)."""
+    target = device()
+    configure_torch(target)
     from transformers import AutoProcessor, LlavaNextForConditionalGeneration
 
     processor = AutoProcessor.from_pretrained(model_dir)
     processor.tokenizer.padding_side = "left"  # batched decoder-only generation continues from the right edge
-    model = LlavaNextForConditionalGeneration.from_pretrained(model_dir).eval()
+    model = LlavaNextForConditionalGeneration.from_pretrained(model_dir, dtype=dtype_for(target, half=True))
+    model = model.to(target).eval()
     eos = model.generation_config.eos_token_id
     stop = {eos} if isinstance(eos, int) else set(eos or ())
     stop.add(processor.tokenizer.eos_token_id)
@@ -191,7 +194,7 @@ def _completion(tokens: list[int], chat: Chat, prompt_tokens: int, vlm: Vlm) -> 
 
 
 def _generate(chats: list[Chat], vlm: Vlm) -> list[Completion]:
-    """One ``generate`` call for chats that share sampling settings."""
+    """One ``generate`` call on the model's device for chats that share sampling settings."""
     import torch
 
     prompts = [vlm.processor.apply_chat_template(c.conversation, add_generation_prompt=True) for c in chats]
@@ -210,7 +213,8 @@ def _generate(chats: list[Chat], vlm: Vlm) -> list[Completion]:
         else {"do_sample": False}
     )
     with torch.inference_mode():
-        output = vlm.model.generate(**inputs, max_new_tokens=new_tokens, **sampling)
+        output = vlm.model.generate(**to_model(inputs, vlm.model), max_new_tokens=new_tokens, **sampling)
+    output = output.cpu()
     lengths = inputs["attention_mask"].sum(dim=1).tolist()
     rows = output[:, width:].tolist()
     return [_completion(row, chat, int(n), vlm) for row, chat, n in zip(rows, chats, lengths, strict=True)]

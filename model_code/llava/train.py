@@ -23,12 +23,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common`
 
+from common.runtime import to_model
 from common.training import (
     add_lora,
     answer_only_inputs,
     load_rgb,
     sampled_parser,
     seed_all,
+    to_training_device,
     train_sampled,
 )
 
@@ -85,9 +87,12 @@ def main(argv: list[str] | None = None) -> float:
     examples = read_examples(args.train)
     processor = AutoProcessor.from_pretrained(args.base_model)
     base = LlavaNextForConditionalGeneration.from_pretrained(args.base_model)
-    model = add_lora(base, args.lora_rank, LANGUAGE_LORA_TARGETS)
+    model = to_training_device(add_lora(base, args.lora_rank, LANGUAGE_LORA_TARGETS))
     loss = train_sampled(
-        model, examples, lambda batch: model(**batch_inputs(processor, batch, args.question)).loss, args
+        model,
+        examples,
+        lambda batch: model(**to_model(batch_inputs(processor, batch, args.question), model)).loss,
+        args,
     )
     merged = model.merge_and_unload().eval()
     merged.save_pretrained(args.model_dir)

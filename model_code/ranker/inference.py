@@ -14,7 +14,7 @@ from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
 from common.payload import MAX_BATCH, InputError, json_response, read_json
-from common.runtime import chunks, configure_torch, input_side
+from common.runtime import chunks, configure_torch, device, input_side
 
 try:  # SageMaker: code/ (this folder, with model.py beside inference.py) is on sys.path
     from model import CoverRanker
@@ -53,9 +53,11 @@ class Prediction:
 
 
 def model_fn(model_dir: str) -> Scorer:
-    """Load the ranker folder (``image_encoder/``, ``text_encoder/``, head) written by ``save_pretrained``."""
-    configure_torch()
-    ranker = CoverRanker.from_pretrained(model_dir).eval()
+    """Load the ranker folder (``image_encoder/``, ``text_encoder/``, head) written by ``save_pretrained``,
+    on :func:`device` in float32 (the ranker is small; its scores need no half precision)."""
+    target = device()
+    configure_torch(target)
+    ranker = CoverRanker.from_pretrained(model_dir).to(target).eval()
     return Scorer(ranker=ranker, side=input_side(ranker.image_processor, 224))
 
 
@@ -100,7 +102,8 @@ def input_fn(body: bytes | str, content_type: str) -> Query:
 
 
 def predict_fn(query: Query, scorer: Scorer) -> Prediction:
-    """Every image through the image encoder ``BATCH_SIZE`` at a time, the texts in one pass, then the head."""
+    """Every image through the image encoder ``BATCH_SIZE`` at a time, the texts in one pass, then the head,
+    all on the ranker's device (its encode methods move their inputs); the scores come back to the CPU."""
     import torch
 
     ranker = scorer.ranker
@@ -113,8 +116,9 @@ def predict_fn(query: Query, scorer: Scorer) -> Prediction:
             ]
         )
         text_vectors = ranker.encode_text([hotel.text for hotel in query.hotels])
-        owner = torch.tensor([h for h, hotel in enumerate(query.hotels) for _ in hotel.images])
-        scores = ranker(text_vectors[owner], image_vectors)
+        owner = [h for h, hotel in enumerate(query.hotels) for _ in hotel.images]
+        scores = ranker(text_vectors[torch.tensor(owner, device=text_vectors.device)], image_vectors)
+    scores = scores.float().cpu()
     per_hotel = torch.split(scores, [len(hotel.images) for hotel in query.hotels])
     return Prediction(scores=[part.tolist() for part in per_hotel], batch=query.batch)
 

@@ -69,11 +69,21 @@ class CoverRanker(nn.Module):
         self.text_encoder.eval()
         return self
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (all on one device: ``.to`` moves the module whole), so where inputs go."""
+        return next(self.parameters()).device
+
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        """CLS vectors of ``texts``, L2-normalised, without gradients: the text encoder is frozen."""
+        """CLS vectors of ``texts``, L2-normalised, without gradients: the text encoder is frozen.
+
+        The tokens are moved to the ranker's device here, so callers hand over plain strings wherever the
+        ranker runs.
+        """
         tokens = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.config.max_text_tokens, return_tensors="pt"
         )
+        tokens = {name: value.to(self.device) for name, value in tokens.items()}
         with torch.no_grad():
             hidden = self.text_encoder(**tokens).last_hidden_state[:, 0]
         return nn.functional.normalize(hidden, dim=-1)
@@ -83,7 +93,12 @@ class CoverRanker(nn.Module):
         return self.image_processor(images=images, return_tensors="pt")["pixel_values"]
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Pooled CLIP features projected into the text space and L2-normalised."""
+        """Pooled CLIP features projected into the text space and L2-normalised.
+
+        ``pixel_values`` (from :meth:`pixels`, on the CPU) are moved to the image encoder's device and dtype.
+        """
+        weight = next(self.image_encoder.parameters())
+        pixel_values = pixel_values.to(device=weight.device, dtype=weight.dtype)
         pooled = self.image_encoder(pixel_values=pixel_values).pooler_output
         return nn.functional.normalize(self.projector(pooled), dim=-1)
 

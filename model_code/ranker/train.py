@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common`
 
-from common.training import load_rgb, sampled_parser, seed_all, train_sampled
+from common.training import load_rgb, sampled_parser, seed_all, to_training_device, train_sampled
 from model import CoverRanker  # this folder: the module the endpoint serves
 
 
@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> float:
         ranker = CoverRanker.from_pretrained(args.base_model)
     else:
         ranker = CoverRanker.from_encoders(args.image_encoder, args.text_encoder)
+    ranker = to_training_device(ranker)  # its encode methods move their inputs to it
     ranker.image_encoder.requires_grad_(not args.freeze_image_encoder)
     loss_fn = torch.nn.BCEWithLogitsLoss()
 

@@ -33,3 +33,14 @@ def test_frontend_page_gets_security_headers(synth: Synthesis) -> None:
     assert "default-src 'self'" in headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]
     assert headers["FrameOptions"]["FrameOption"] == "DENY"
     assert headers["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
+
+
+def test_frontend_page_may_load_presigned_catalog_images_from_s3(synth: Synthesis) -> None:
+    policy = next(
+        iter(resources(synth.template("frontend"), "AWS::CloudFront::ResponseHeadersPolicy").values())
+    )
+    csp = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"][
+        "ContentSecurityPolicy"
+    ]
+    img_src = next(d for d in csp["ContentSecurityPolicy"].split(";") if d.strip().startswith("img-src"))
+    assert "https://*.amazonaws.com" in img_src

@@ -58,3 +58,35 @@ def test_ingestion_idempotency_table_keys_on_id_with_ttl(synth: Synthesis) -> No
     )
     ingest = next(iter(vitrine_functions(template).values()))
     assert "VITRINE_IDEMPOTENCY_TABLE" in json.dumps(ingest["Properties"]["Environment"])
+
+
+def _policy_statements(synth: Synthesis, stack: str, role_prefix: str) -> list[dict]:
+    return [
+        statement
+        for logical_id, policy in resources(synth.template(stack), "AWS::IAM::Policy").items()
+        if logical_id.startswith(role_prefix)
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_ingestion_ingest_role_gets_exactly_the_idempotency_item_calls(synth: Synthesis) -> None:
+    dynamodb = [
+        statement
+        for statement in _policy_statements(synth, "ingestion", "IngestRole")
+        if "dynamodb" in json.dumps(statement["Action"])
+    ]
+    assert len(dynamodb) == 1
+    assert sorted(dynamodb[0]["Action"]) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert dynamodb[0]["Resource"]["Fn::GetAtt"][0].startswith("Idempotency")
+
+
+def test_ingestion_backfill_worker_has_no_idempotency_table(synth: Synthesis) -> None:
+    template = synth.template("backfill")
+    worker = next(iter(vitrine_functions(template).values()))
+    assert "VITRINE_IDEMPOTENCY_TABLE" not in json.dumps(worker["Properties"]["Environment"])
+    assert "dynamodb" not in json.dumps(_policy_statements(synth, "backfill", "WorkerRole"))

@@ -1,0 +1,80 @@
+"""What every stack after Network and Data shares: the deployment settings, the VPC and the data tier.
+
+Models, ingestion, API and backfill all receive the same three handles, and the three that run Vitrine
+handlers build their functions the same way (``lambdas/`` code, the dependencies layer, app subnets, the
+data-clients group, the common environment, a fixed role name). Both live here once, so each stack's own file
+says only what is particular to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.bundling import dependencies_layer, handler_code
+from infra.config import InfraConfig
+from infra.constructs.vitrine_function import VitrineFunction
+from infra.stacks.data import DataStack
+from infra.stacks.network import NetworkStack
+
+
+class PlatformStack(Stack):
+    """A stack placed in the shared VPC next to the data tier; subclasses add their own stack handles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: InfraConfig,
+        network: NetworkStack,
+        data: DataStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.network = network
+        self.data = data
+
+    def handler_function(
+        self,
+        construct_id: str,
+        *,
+        function: str,
+        description: str,
+        failure_handling: str,
+        timeout: Duration,
+        extra_environment: Mapping[str, str] | None = None,
+        memory_size: int = 1536,
+    ) -> VitrineFunction:
+        """``handlers.<function>.handler`` as a :class:`VitrineFunction`, with the role name the search domain
+        maps (:meth:`InfraConfig.function_role_name`) and the settings of ``DataStack.lambda_environment``."""
+        return VitrineFunction(
+            self,
+            construct_id,
+            handler=f"handlers.{function}.handler",
+            code=handler_code(),
+            layer=self._dependencies_layer(),
+            vpc=self.network.vpc,
+            subnets=self.network.app_subnets,
+            security_groups=[self.data.clients],
+            environment={
+                **self.data.lambda_environment(),
+                **(extra_environment or {}),
+                "POWERTOOLS_SERVICE_NAME": f"vitrine-{function}",
+            },
+            description=description,
+            failure_handling=failure_handling,
+            timeout=timeout,
+            memory_size=memory_size,
+            role_name=self.config.function_role_name(function),
+        )
+
+    def _dependencies_layer(self) -> lambda_.ILayerVersion:
+        """One layer per stack, however many functions it holds."""
+        existing = self.node.try_find_child("Dependencies")
+        return existing if isinstance(existing, lambda_.LayerVersion) else dependencies_layer(self)
