@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,19 @@ def add_parser(subparsers: Any) -> None:
         "--weights", type=Path, required=True, metavar="DIR", help="from_pretrained folder of the weights"
     )
     package.add_argument("--out", type=Path, required=True, metavar="FILE", help="the model.tar.gz to write")
+    vendoring = package.add_mutually_exclusive_group()
+    vendoring.add_argument(
+        "--wheels",
+        type=Path,
+        metavar="DIR",
+        help="folder of pre-downloaded wheels: vendor the ones the requirements need into code/wheels/ "
+        "so the endpoint installs them offline",
+    )
+    vendoring.add_argument(
+        "--download-wheels",
+        action="store_true",
+        help="fill a temporary wheel folder with pip download (needs PyPI), then vendor as --wheels does",
+    )
     package.set_defaults(func=cmd_package)
 
 
@@ -52,10 +66,18 @@ def cmd_tiny(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    """Write the artifact and print its path and size."""
+    """Write the artifact; print each vendored wheel, then the artifact's path and size."""
     from vitrine.modelkit import model_code_dir
-    from vitrine.modelkit.package import package_model
+    from vitrine.modelkit.package import download_wheels, package_model, select_wheels
 
-    out = package_model(args.model, args.weights, args.out, model_code_dir())
-    print(f"{out}\t{out.stat().st_size} bytes")
+    code = model_code_dir()
+    requirements = code / args.model / "requirements.txt"
+    with tempfile.TemporaryDirectory(prefix="vitrine-wheels-") as scratch:
+        wheels = download_wheels(requirements, Path(scratch)) if args.download_wheels else args.wheels
+        out = package_model(args.model, args.weights, args.out, code, wheels_dir=wheels)
+        if wheels is not None:
+            for wheel in select_wheels(requirements.read_text(encoding="utf-8"), wheels):
+                print(f"vendored\tcode/wheels/{wheel.name}\t{wheel.stat().st_size} bytes")
+    size = out.stat().st_size
+    print(f"{out}\t{size} bytes ({size / 2**20:.1f} MiB)")
     return 0

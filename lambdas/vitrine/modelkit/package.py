@@ -62,14 +62,20 @@ def _files(folder: Path) -> Iterator[Path]:
 
 
 def _add(archive: tarfile.TarFile, source: Path | bytes, name: str) -> None:
-    info = tarfile.TarInfo(name)
-    data = source if isinstance(source, bytes) else source.read_bytes()
-    info.size = len(data)
+    if isinstance(source, bytes):
+        info = tarfile.TarInfo(name)
+        info.size = len(source)
+    else:
+        info = archive.gettarinfo(str(source), arcname=name)
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.mtime = 0
     info.mode = 0o644
-    archive.addfile(info, io.BytesIO(data))
+    if isinstance(source, bytes):
+        archive.addfile(info, io.BytesIO(source))
+        return
+    with source.open("rb") as handle:
+        archive.addfile(info, handle)
 
 
 def download_command(requirements: Path, dest: Path, python: str = sys.executable) -> list[str]:
@@ -198,16 +204,16 @@ def select_wheels(requirements_text: str, wheels_dir: Path) -> list[Path]:
         for version, wheel in matching:
             if version == best:
                 selected.add(wheel)
-                queue += [(Requirement(r), f"{name} {best}", extras[name]) for r in _requires_dist(wheel)]
+                queue += [
+                    (Requirement(r), f"{name} {best}", set(extras[name])) for r in _requires_dist(wheel)
+                ]
     return sorted(selected, key=lambda wheel: wheel.name)
 
 
 def offline_requirements(requirements_text: str) -> str:
     """``requirements_text`` behind the lines that make pip install from ``code/wheels/`` and nowhere else."""
-    header = f"--no-index\n--find-links {SERVING_ROOT}/code/wheels\n"
-    return (
-        header + requirements_text if requirements_text.endswith("\n") else f"{header}{requirements_text}\n"
-    )
+    body = requirements_text if requirements_text.endswith("\n") else f"{requirements_text}\n"
+    return f"--no-index\n--find-links {SERVING_ROOT}/code/wheels\n{body}"
 
 
 def package_model(
