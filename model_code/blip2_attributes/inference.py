@@ -49,7 +49,7 @@ class Prediction:
 def model_fn(model_dir: str) -> Answerer:
     """Load BLIP-2 and, when ``model_dir/adapter`` holds a LoRA adapter, merge it into the weights.
 
-    The model goes to :func:`device` in half precision there is a GPU (:func:`dtype_for`); the dtype is
+    The model goes to :func:`device` in half precision where there is a GPU (:func:`dtype_for`); the dtype is
     given to ``from_pretrained`` rather than applied afterwards, so the modules BLIP-2 keeps in float32
     (the Q-Former) stay there.
     """

@@ -81,7 +81,7 @@ class Prediction:
 
 def model_fn(model_dir: str) -> Vlm:
     """Load the merged weights and the processor (with its chat template) from ``model_dir``; the weights
-    go to :func:`device`, in half precision there is a GPU (:func:`dtype_for`)."""
+    go to :func:`device`, in half precision where there is a GPU (:func:`dtype_for`)."""
     target = device()
     configure_torch(target)
     from transformers import AutoProcessor, LlavaNextForConditionalGeneration
