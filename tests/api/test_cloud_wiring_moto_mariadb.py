@@ -37,7 +37,9 @@ def cloud(mariadb_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
         )
         secret = boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
             Name="vitrine/db",
-            SecretString=json.dumps({"host": "127.0.0.1", "port": 3306, "username": "vitrine_app", "password": "p@ss:w/rd%"}),
+            SecretString=json.dumps(
+                {"host": "127.0.0.1", "port": 3306, "username": "vitrine_app", "password": "p@ss:w/rd%"}
+            ),
         )
         yield load_settings(
             profile="cloud",
