@@ -95,6 +95,7 @@ def main() -> int:
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     street = sorted((home / "demo" / "street").glob("*.jpg"))
     bodies = [
