@@ -84,11 +84,13 @@ def test_model_down_fails_the_message_for_redelivery(stack, monkeypatch) -> None
     assert stack.catalog.list_images(product_code="ZZ-4") == []
 
 
-def test_recorded_s3_put_notification_through_sqs_is_recorded_even_when_the_object_is_gone(stack) -> None:
+def test_recorded_s3_notification_of_an_object_already_gone_is_skipped_not_retried(stack) -> None:
     from handlers.ingest import handler
+    from vitrine.pipelines.catalog_ingest import image_id_for
 
-    notification = json.loads((FIXTURES / "s3_put.json").read_text())
+    notification = json.loads((FIXTURES / "s3_put.json").read_text())  # its object is not in the bucket
     assert handler(sqs_batch([notification]), LocalContext()) == {"batchItemFailures": []}
+    assert stack.catalog.get_image(image_id_for("vitrine-catalog", "products/SH 0001/front view.jpg")) is None
 
 
 def test_backfill_batch_goes_through_the_same_ingestion(stack) -> None:
