@@ -96,12 +96,14 @@ def test_presigned_upload_flow(server, demo_catalog: Path) -> None:
     assert status == 200 and json.loads(data)["status"] == "results"
 
 
-def test_oversized_body_is_refused_before_reading(server, stack) -> None:
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_oversized_body_is_refused_before_reading(server, stack, method) -> None:
     connection = http.client.HTTPConnection(*server, timeout=30)
-    connection.putrequest("POST", "/api/search")
+    connection.putrequest(method, "/api/search")
     connection.putheader("Content-Type", "application/json")
     connection.putheader("Content-Length", str(stack.settings.max_image_bytes * 2))
     connection.endheaders()
     response = connection.getresponse()
     assert response.status == 413 and json.loads(response.read())["error"] == "too_large"
+    assert response.will_close  # one answer, then the connection ends: no second response behind it
     connection.close()

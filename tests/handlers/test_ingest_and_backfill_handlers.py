@@ -105,8 +105,13 @@ def test_backfill_batch_goes_through_the_same_ingestion(stack) -> None:
         )
     keys.append({"Key": "products/BF-9/notes.txt", "Size": 3, "ETag": '"x"'})
     stack.store.put("products/BF-9/notes.txt", b"abc", "text/plain")
+    keys.append({"Key": "products/BF-0/product.json", "Size": 2, "ETag": '"p"'})
+    stack.store.put(
+        "products/BF-0/product.json", b'{"name": "Backfilled", "category": "shirt"}', "application/json"
+    )
     event = {"Items": keys, "BatchInput": {"bucket": stack.store.name}}
     first = handler(event, LocalContext())
     assert first["indexed"] + first["duplicate"] == 3 and first["rejected"] == 1 and first["failed"] == []
+    assert first["product"] == 1 and sum(v for k, v in first.items() if k != "failed") == len(keys)
     again = handler(event, LocalContext())  # a re-run of the map changes nothing
-    assert again["skipped"] == 4 and again["indexed"] == 0
+    assert again["skipped"] == 4 and again["indexed"] == 0 and again["product"] == 1  # metadata re-applied

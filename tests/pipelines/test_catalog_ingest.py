@@ -226,6 +226,20 @@ def test_fixed_product_json_clears_its_rejection(world: World) -> None:
     assert world.catalog.get_products(["SH-1"])["SH-1"].name == "Shirt"
 
 
+def test_refusing_an_indexed_object_while_the_index_is_down_is_retried_not_recorded(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.ingestion.ingest([world.put("products/SH-1/front.jpg", jpeg())])
+
+    def down(ids: list[str]) -> None:
+        raise Unavailable("index timed out")
+
+    monkeypatch.setattr(world.index, "delete", down)
+    [outcome] = world.ingestion.ingest([world.put("products/SH-1/front.jpg", b"now a text file")])
+    assert outcome.retry and outcome.reason == "index timed out"
+    assert world.record("products/SH-1/front.jpg").status == "indexed"  # unchanged until the retry succeeds
+
+
 def test_model_down_means_retry_and_no_record(world: World) -> None:
     world.embed.down = True
     event = world.put("products/SH-1/front.jpg", jpeg())

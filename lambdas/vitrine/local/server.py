@@ -54,6 +54,8 @@ class Handler(BaseHTTPRequestHandler):
             if name.lower() not in ("content-length", "connection"):
                 self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:  # tell keep-alive clients not to reuse this socket
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -66,8 +68,8 @@ class Handler(BaseHTTPRequestHandler):
         """The request body, or None after answering 413 for one over the server's limit."""
         length = int(self.headers.get("Content-Length") or 0)
         if length > self.server.max_body:
+            self.close_connection = True  # the unread body makes the socket unusable
             self._error(413, "too_large", f"request body over {self.server.max_body // (1024 * 1024)} MiB")
-            self.close_connection = True
             return None
         return self.rfile.read(length) if length else b""
 
@@ -125,7 +127,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(204, b"", {})
 
     def do_DELETE(self) -> None:
-        self._api(self._body() or b"")
+        body = self._body()
+        if body is not None:  # None: a 413 was already sent
+            self._api(body)
 
     # -- targets -------------------------------------------------------------------------------------
 

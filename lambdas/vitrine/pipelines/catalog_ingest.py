@@ -316,7 +316,6 @@ class CatalogIngestion:
         try:
             duplicate = self._duplicate_of(work)
             if duplicate:
-                self.index.delete([work.image_id])
                 return self._record(work, "duplicate", f"near-duplicate of {duplicate}, already indexed")
             product = self.catalog.get_products([work.code]).get(work.code)
             self.index.upsert(
@@ -344,11 +343,16 @@ class CatalogIngestion:
         status: Literal["indexed", "rejected", "filtered", "duplicate", "removed"],
         reason: str,
     ) -> Outcome:
-        """Write the object's final state: the operator's report reads these rows."""
+        """Write the object's final state: the operator's report reads these rows. An object that was
+        indexed and is now refused leaves the index first; if the index is down, the event is retried
+        rather than recorded, so the ledger never says "rejected" while a vector still answers searches."""
         if status != "indexed" and status != "removed":
             previous = self.catalog.get_image(work.image_id)
             if previous and previous.status == "indexed":
-                self.index.delete([work.image_id])
+                try:
+                    self.index.delete([work.image_id])
+                except Unavailable as error:
+                    return Outcome(work.event.key, "retry", error.message)
         self.catalog.save_image(
             ProductImage(
                 image_id=work.image_id,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vitrine import imaging
-from vitrine.domain import Box
+from vitrine.domain import Box, SearchHit
 from vitrine.errors import BadInput, TooLarge, UnsupportedType
 from vitrine.model_clients import Detector, Embedder
 from vitrine.ports import Catalog, ObjectStore, VectorIndex
@@ -116,7 +116,7 @@ class VisualSearch:
             "timing_ms": timer.stages,
         }
 
-    def _describe(self, hits: list) -> list[dict[str, Any]]:
+    def _describe(self, hits: list[SearchHit]) -> list[dict[str, Any]]:
         products = self.catalog.get_products([h.product_code for h in hits])
         described = []
         for hit in hits:
