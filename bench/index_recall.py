@@ -20,8 +20,8 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
-from vitrine.adapters.faiss_index import FaissIndex
-from vitrine.domain import IndexItem, SearchHit, collapse_to_products
+from vitrine.adapters.local.faiss_index import FaissIndex
+from vitrine.kernel.types import IndexItem, SearchHit, collapse_to_products
 
 K = 5
 IMAGES_PER_PRODUCT = 4

@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lambdas"))
 
-from vitrine.adapters.inprocess_endpoint import InProcessEndpoint  # noqa: E402
+from vitrine.adapters.local.inprocess_endpoint import InProcessEndpoint  # noqa: E402
 
 
 def raw_image(image: bytes) -> tuple[bytes, str]:
@@ -59,7 +59,7 @@ class Entry:
 
 def tagging_request(image: bytes) -> dict:
     """The catalog tagger's real chat request, capped at 48 new tokens to keep the bench short."""
-    from vitrine.adapters.model_tagger import chat_request
+    from vitrine.catalog.vlm_tagger import chat_request
 
     return {**chat_request(image, "image/jpeg"), "max_tokens": 48}
 
@@ -89,7 +89,7 @@ def tiny(model: str) -> Callable[[Path], None]:
     def build(folder: Path) -> None:
         import importlib
 
-        importlib.import_module(f"vitrine.modelkit.tiny.{model}").build(folder)
+        importlib.import_module(f"vitrine_dev.modelkit.tiny.{model}").build(folder)
 
     return build
 

@@ -1,7 +1,8 @@
 """Lambda code and dependencies layer, packaged without Docker.
 
-The handler code is a plain copy of ``lambdas/`` (symlinks followed: ``vitrine/imaging.py`` points into
-``model_code/common`` so both sides decode images the same way). The dependencies layer is built by
+The handler code is the runtime packages only, staged into one folder: ``lambdas/vitrine``,
+``lambdas/handlers`` and ``model_code/common`` (the image code both sides import). ``lambdas/vitrine_dev``
+(CLI, local server, demo, tiny models) never ships. The dependencies layer is built by
 ``pip install --platform manylinux2014_x86_64 --only-binary=:all:`` on this machine, so ``cdk synth`` needs
 PyPI but no Docker engine. Tests skip the layer build with CDK's own switch (context
 ``aws:cdk:bundling-stacks = []``): the layer is then staged from its source folder unbuilt.
@@ -10,13 +11,15 @@ PyPI but no Docker engine. Tests skip the layer build with CDK's own switch (con
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
 import jsii
-from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling, SymlinkFollowMode
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -29,7 +32,7 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 PIP_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.12")
 """Must match :data:`RUNTIME` and :data:`ARCHITECTURE`: wheels for another ABI import-fail at cold start."""
 
-CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/.pytest_cache"]
+IGNORED = ("__pycache__", "*.pyc", "*.egg-info", ".pytest_cache")
 
 HEAVY_PACKAGES = ("torch", "transformers", "faiss")
 """Never in the bundle: they exceed Lambda's 250 MB limit and live in the SageMaker containers."""
@@ -75,11 +78,23 @@ class PipLayerBundling:
         return True
 
 
+RUNTIME_PACKAGES = (LAMBDAS_DIR / "vitrine", LAMBDAS_DIR / "handlers", ROOT / "model_code" / "common")
+"""What the function code holds: the runtime packages, nothing development-only, no third-party code."""
+
+
+def stage_handler_source(target: Path) -> Path:
+    """Copy :data:`RUNTIME_PACKAGES` into ``target`` (emptied first); the folder the asset is made from."""
+    if target.exists():
+        shutil.rmtree(target)
+    for package in RUNTIME_PACKAGES:
+        shutil.copytree(package, target / package.name, ignore=shutil.ignore_patterns(*IGNORED))
+    return target
+
+
 def handler_code() -> lambda_.Code:
-    """``lambdas/`` as the function code: packages ``vitrine`` and ``handlers``, no third-party code."""
-    return lambda_.Code.from_asset(
-        str(LAMBDAS_DIR), exclude=CODE_EXCLUDES, follow_symlinks=SymlinkFollowMode.ALWAYS
-    )
+    """The runtime packages as the function code; the asset hash is their content's."""
+    staged = stage_handler_source(Path(tempfile.mkdtemp(prefix="vitrine-lambda-")) / "src")
+    return lambda_.Code.from_asset(str(staged))
 
 
 def dependencies_code() -> lambda_.Code:

@@ -25,7 +25,7 @@ PRODUCTS_PREFIX = "products/"
 
 CALIBRATION_KEY = "config/search-calibration.json"
 """The search calibration ``vitrine calibrate`` writes to the catalog bucket and the API reads at cold start
-(same key as ``vitrine.calibration.CALIBRATION_KEY``)."""
+(same key as ``vitrine.search.calibration.CALIBRATION_KEY``)."""
 
 DEFAULT_INSTANCE_TYPE = "ml.g5.xlarge"
 DEFAULT_INSTANCE_TYPES = {"llava": "ml.g5.2xlarge"}

@@ -85,6 +85,10 @@ def local_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         }
     )
     wiring.reset()
+    from vitrine.config import settings
+    from vitrine_dev.modelkit.tiny import ensure_tiny
+
+    ensure_tiny(settings())
     yield home
     os.environ.clear()
     os.environ.update(saved)
@@ -94,9 +98,9 @@ def local_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def demo_catalog(local_home: Path) -> Path:
     """A small synthetic catalog generated and ingested through the real ingestion handler."""
-    from vitrine.demo import generate
-    from vitrine.local.ingest import ingest_folder
     from vitrine.wiring import services
+    from vitrine_dev.demo import generate
+    from vitrine_dev.ingest import ingest_folder
 
     out = local_home / "demo"
     generate(out, products=12, street_photos=3, seed=3)

@@ -22,7 +22,7 @@ from infra.stacks.models import ModelsStack
 
 API_ROOT = "api"
 UPLOADS_PREFIX = "uploads/"
-"""Where presigned uploads land (``vitrine.api.search.UPLOAD_KEY``); PutObject signs the presigned POST."""
+"""Where presigned uploads land (``vitrine.api.routes.search.UPLOAD_KEY``); PutObject signs the presigned POST."""
 ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("GET", "health", False),
     ("GET", "openapi.json", False),

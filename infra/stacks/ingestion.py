@@ -30,7 +30,7 @@ IDEMPOTENCY_ACTIONS = [
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
 ]
-"""What the Powertools persistence layer behind ``vitrine.adapters.dynamodb_guard`` calls, and nothing else."""
+"""What the Powertools persistence layer behind ``vitrine.adapters.aws.dynamodb_guard`` calls, and nothing else."""
 
 
 class IngestionStack(PlatformStack):

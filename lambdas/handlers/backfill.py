@@ -9,8 +9,8 @@ from typing import Any, get_args
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from vitrine.events import ObjectEvent
-from vitrine.pipelines.catalog_ingest import OutcomeStatus
+from vitrine.catalog.ingest import OutcomeStatus
+from vitrine.kernel.events import ObjectEvent
 from vitrine.wiring import services
 
 logger = Logger(service="vitrine-backfill")

@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from vitrine.events import MalformedEvent, ObjectEvent, parse_notification
+from vitrine.kernel.events import MalformedEvent, ObjectEvent, parse_notification
 from vitrine.wiring import services
 
 logger = Logger(service="vitrine-ingest")

@@ -2,13 +2,17 @@
 
 Nothing else in Vitrine reads ``os.environ``: every adapter gets what it needs from :class:`Settings`,
 so a missing or invalid setting stops start-up with one line naming it, not a failure deep in a request.
+
+Settings come in groups, one per concern; each group reads its own environment prefix, so the names stay
+short (``VITRINE_AWS_BUCKET``, ``VITRINE_SEARCH_BOX_THRESHOLD``) and :func:`environment` derives them for
+the infrastructure, which never spells an environment name by hand.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,95 +20,35 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vitrine.errors import ConfigError
 
 MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes")
-"""The five SageMaker models; each has a folder under ``model_code/``."""
+"""The SageMaker models; each has a folder under ``model_code/``."""
 
 ENV_PREFIX = "VITRINE_"
+REPO_MODEL_CODE = Path(__file__).resolve().parents[2] / "model_code"
 
 
-class Settings(BaseSettings):
-    """Every setting Vitrine reads. Environment variable = ``VITRINE_`` + the field name in capitals."""
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=f"{ENV_PREFIX}{prefix}", extra="ignore", frozen=True)
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    profile: Literal["local", "cloud"] = Field("local", description="local: embedded adapters; cloud: AWS")
-    home: Path = Field(Path(".vitrine"), description="local state folder (catalog, index, objects, models)")
+class ModelSettings(BaseSettings):
+    """Where each model's weights are (local) or which endpoint serves it (cloud)."""
+
+    model_config = _group("")
+
     model_profile: Literal["tiny", "local", "cloud"] = Field(
         "tiny",
         description="tiny: random offline models (wiring only); local: small real models; cloud: published",
     )
     model_code_dir: Path | None = Field(
-        None, description="where model_code/ lives (default: found beside lambdas/)"
+        None, description="where model_code/ lives (default: the one beside lambdas/)"
     )
-
-    # Per-model weights: a folder (extracted artifact), or a hub id where a hub is reachable.
     grounding_dino_dir: str | None = Field(None, description="weights folder of GroundingDINO")
     dino_embed_dir: str | None = Field(None, description="weights folder of the DINO ViT embedder")
     llava_dir: str | None = Field(None, description="weights folder of LLaVA-NeXT (tagger, hotel classes)")
     ranker_dir: str | None = Field(None, description="weights folder of the cover ranker")
     blip2_attributes_dir: str | None = Field(None, description="weights folder of BLIP-2 (+ LoRA adapter)")
-
-    # Cloud adapters.
-    aws_region: str = Field("us-east-1", description="region of every AWS client (cloud)")
-    bucket: str | None = Field(None, description="catalog bucket (cloud)")
-    uploads_bucket: str | None = Field(None, description="bucket for shoppers' photo uploads (cloud)")
-    catalog_url: str | None = Field(None, description="SQLAlchemy URL; local default: SQLite under home")
-    db_secret_arn: str | None = Field(None, description="Secrets Manager secret with host/username/password")
-    db_name: str = Field("vitrine", description="catalog database name on Aurora")
-    opensearch_endpoint: str | None = Field(None, description="https://... of the OpenSearch domain (cloud)")
-    opensearch_index: str = Field("vitrine-products", description="k-NN index of image vectors")
-    embedding_dim: int = Field(384, gt=0, description="vector size of dino_embed (DINO ViT-S/16: 384)")
     endpoint_prefix: str = Field("vitrine", description="SageMaker endpoint names are <prefix>-<model>")
     endpoint_timeout_s: float = Field(30.0, gt=0, description="read timeout of model and AWS calls")
-    bedrock_text_model_id: str = Field(
-        "anthropic.claude-3-haiku-20240307-v1:0", description="Claude model that writes descriptions"
-    )
-    bedrock_tagger_model_id: str = Field(
-        "anthropic.claude-3-haiku-20240307-v1:0",
-        description="Claude model that tags images (VITRINE_TAGGER=bedrock)",
-    )
-    idempotency_table: str | None = Field(
-        None, description="DynamoDB table guarding ingestion records (cloud)"
-    )
-    tagger: Literal["model", "bedrock", "off"] = Field(
-        "model", description="model: the llava endpoint; bedrock: Claude; off: tag nothing (all images kept)"
-    )
-
-    # Visual search.
-    detect_prompt: str = Field("clothes . pants . hats . shoes", description="GroundingDINO text prompt")
-    box_threshold: float = Field(0.3, ge=0, le=1, description="GroundingDINO box score threshold")
-    text_threshold: float = Field(0.25, ge=0, le=1, description="GroundingDINO text score threshold")
-    match_threshold: float | None = Field(
-        None,
-        ge=-1,
-        le=1,
-        description="cosine under which a hit is not confident (default: `vitrine calibrate`'s, else 0.35)",
-    )
-    duplicate_threshold: float = Field(
-        0.985, ge=0, le=1, description="cosine above which an image is a near-duplicate"
-    )
-    max_image_bytes: int = Field(15 * 1024 * 1024, gt=0, description="largest photo accepted, in bytes")
-    max_image_pixels: int = Field(
-        40_000_000, gt=0, description="largest photo accepted, in pixels (bombs refused)"
-    )
-    filter_rules: Path | None = Field(
-        None, description="JSON rules for images not to index (default: built in)"
-    )
-
-    # Local server.
-    port: int = Field(8000, gt=0, lt=65536, validation_alias="PORT", description="port of `vitrine serve`")
-
-    @model_validator(mode="after")
-    def _cloud_needs_its_resources(self) -> Settings:
-        """A cloud profile without its bucket or index would fail on the first request: fail now instead."""
-        if self.profile == "cloud":
-            for name in ("bucket", "opensearch_endpoint"):
-                if not getattr(self, name):
-                    raise ValueError(f"{ENV_PREFIX}{name.upper()} is required when VITRINE_PROFILE=cloud")
-            if not (self.catalog_url or self.db_secret_arn):
-                raise ValueError(
-                    f"{ENV_PREFIX}DB_SECRET_ARN or {ENV_PREFIX}CATALOG_URL is required when VITRINE_PROFILE=cloud"
-                )
-        return self
 
     def model_dir(self, model: str) -> str | None:
         """The configured weights of one model, or None when the profile's default applies."""
@@ -114,21 +58,183 @@ class Settings(BaseSettings):
         """The SageMaker endpoint that serves ``model`` in the cloud profile."""
         return f"{self.endpoint_prefix}-{model.replace('_', '-')}"
 
+    def code_dir(self) -> Path:
+        """The ``model_code/`` folder the in-process adapter loads handlers from."""
+        folder = self.model_code_dir or REPO_MODEL_CODE
+        if not (folder / "common" / "imaging.py").is_file():
+            raise ConfigError(f"no model_code folder at {folder}: set VITRINE_MODEL_CODE_DIR")
+        return folder
 
-def _one_line(error: ValidationError) -> str:
+
+class AwsSettings(BaseSettings):
+    """The cloud profile's resources; the CDK app writes these into every function's environment."""
+
+    model_config = _group("AWS_")
+
+    region: str = Field("us-east-1", description="region of every AWS client")
+    bucket: str | None = Field(None, description="catalog bucket")
+    uploads_bucket: str | None = Field(None, description="bucket for shoppers' photo uploads")
+    db_secret_arn: str | None = Field(
+        None, description="Secrets Manager secret (host/username/password) of this function's DB user"
+    )
+    db_name: str = Field("vitrine", description="catalog database name on Aurora")
+    opensearch_endpoint: str | None = Field(None, description="https://... of the OpenSearch domain")
+    opensearch_index: str = Field("vitrine-products", description="k-NN index of image vectors")
+    idempotency_table: str | None = Field(None, description="DynamoDB table guarding ingestion events")
+    bedrock_text_model_id: str = Field(
+        "anthropic.claude-3-haiku-20240307-v1:0", description="Claude model that writes descriptions"
+    )
+    bedrock_tagger_model_id: str = Field(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        description="Claude model that tags images (VITRINE_INGEST_TAGGER=bedrock)",
+    )
+
+
+class SearchSettings(BaseSettings):
+    """Visual search: detection thresholds, embedding size, the confidence threshold."""
+
+    model_config = _group("SEARCH_")
+
+    detect_prompt: str = Field("clothes . pants . hats . shoes", description="GroundingDINO text prompt")
+    box_threshold: float = Field(0.3, ge=0, le=1, description="GroundingDINO box score threshold")
+    text_threshold: float = Field(0.25, ge=0, le=1, description="GroundingDINO text score threshold")
+    embedding_dim: int = Field(384, gt=0, description="vector size of dino_embed (DINO ViT-S/16: 384)")
+    match_threshold: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="score under which a hit is not confident (default: `vitrine calibrate`'s, else 0.35)",
+    )
+
+
+class IngestSettings(BaseSettings):
+    """Catalog ingestion: tagging, filtering, near-duplicates, batching."""
+
+    model_config = _group("INGEST_")
+
+    tagger: Literal["model", "bedrock", "off"] = Field(
+        "model", description="model: the llava endpoint; bedrock: Claude; off: tag nothing (all images kept)"
+    )
+    filter_rules: Path | None = Field(
+        None, description="JSON rules for images not to index (default: built in)"
+    )
+    duplicate_threshold: float = Field(
+        0.985, ge=0, le=1, description="cosine above which an image is a near-duplicate"
+    )
+    batch_size: int = Field(16, ge=1, le=256, description="images per batched model call")
+
+
+class LimitSettings(BaseSettings):
+    """What any untrusted image may be: refused before decoding when larger."""
+
+    model_config = _group("LIMITS_")
+
+    max_image_bytes: int = Field(15 * 1024 * 1024, gt=0, description="largest photo accepted, in bytes")
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="largest photo accepted, in pixels (bombs refused)"
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting Vitrine reads: the profile, the local home, and one group per concern."""
+
+    model_config = _group("")
+
+    profile: Literal["local", "cloud"] = Field("local", description="local: embedded adapters; cloud: AWS")
+    home: Path = Field(Path(".vitrine"), description="local state folder (catalog, index, objects, models)")
+    catalog_url: str | None = Field(None, description="SQLAlchemy URL; local default: SQLite under home")
+    port: int = Field(8000, gt=0, lt=65536, validation_alias="PORT", description="port of `vitrine serve`")
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @model_validator(mode="after")
+    def _cloud_needs_its_resources(self) -> Settings:
+        """A cloud profile without its bucket or index would fail on the first request: fail now instead."""
+        if self.profile == "cloud":
+            for name in ("bucket", "opensearch_endpoint"):
+                if not getattr(self.aws, name):
+                    raise ValueError(f"{env_name('aws', name)} is required when VITRINE_PROFILE=cloud")
+            if not (self.catalog_url or self.aws.db_secret_arn):
+                raise ValueError(
+                    f"{env_name('aws', 'db_secret_arn')} or VITRINE_CATALOG_URL is required when "
+                    "VITRINE_PROFILE=cloud"
+                )
+        return self
+
+
+GROUPS: dict[str, type[BaseSettings]] = {
+    "models": ModelSettings,
+    "aws": AwsSettings,
+    "search": SearchSettings,
+    "ingest": IngestSettings,
+    "limits": LimitSettings,
+}
+
+
+def env_name(group: str | None, field: str) -> str:
+    """The environment variable of one setting (``group`` None: a top-level one such as ``profile``)."""
+    if group is None:
+        if field == "port":
+            return "PORT"
+        if field not in Settings.model_fields or field in GROUPS:
+            raise KeyError(f"no top-level setting {field!r}")
+        return f"{ENV_PREFIX}{field.upper()}"
+    cls = GROUPS[group]
+    if field not in cls.model_fields:
+        raise KeyError(f"no setting {field!r} in group {group!r}")
+    return f"{cls.model_config['env_prefix']}{field.upper()}"
+
+
+def all_env_names() -> set[str]:
+    """Every environment variable Vitrine reads (what an infra test checks functions against)."""
+    names = {env_name(None, f) for f in Settings.model_fields if f not in GROUPS}
+    return names | {env_name(g, f) for g, cls in GROUPS.items() for f in cls.model_fields}
+
+
+def environment(values: dict[str, Any] | None = None, **groups: dict[str, Any]) -> dict[str, str]:
+    """Environment variables for ``values`` (top-level settings) and per-group ``groups`` settings.
+
+    ``environment({"profile": "cloud"}, aws={"bucket": name})`` → ``{"VITRINE_PROFILE": "cloud",
+    "VITRINE_AWS_BUCKET": name}``. An unknown setting raises, so the infrastructure cannot write a name
+    that Vitrine would ignore.
+    """
+    out = {env_name(None, k): str(v) for k, v in (values or {}).items()}
+    for group, fields in groups.items():
+        out.update({env_name(group, k): str(v) for k, v in fields.items()})
+    return out
+
+
+def _one_line(error: ValidationError, group: str | None = None) -> str:
     first = error.errors()[0]
-    loc = first.get("loc") or ()
+    loc = [str(part) for part in first.get("loc") or ()]
+    if loc and loc[0] in GROUPS and len(loc) > 1:
+        group, loc = loc[0], loc[1:]
     if loc:
-        field = str(loc[0])
-        name = "PORT" if field == "port" else f"{ENV_PREFIX}{field.upper()}"
+        try:
+            name = env_name(group, loc[0])
+        except KeyError:
+            name = loc[0]
         return f"invalid setting {name}: {first['msg']}"
     return f"invalid settings: {first['msg'].removeprefix('Value error, ')}"
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read and validate the settings; raise :class:`ConfigError` with a one-line message naming the setting."""
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings; raise :class:`ConfigError` with a one-line message naming the setting.
+
+    Overrides of a group are dicts (``load_settings(aws={"bucket": "b"})``); the group's other fields still
+    come from the environment.
+    """
     try:
-        return Settings(**overrides)
+        groups = {}
+        for group, cls in GROUPS.items():
+            try:
+                groups[group] = cls(**overrides.pop(group, {}))
+            except ValidationError as error:
+                raise ConfigError(_one_line(error, group)) from None
+        return Settings(**overrides, **groups)
     except ValidationError as error:
         raise ConfigError(_one_line(error)) from None
 

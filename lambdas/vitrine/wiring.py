@@ -9,23 +9,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from vitrine.calibration import DEFAULT_THRESHOLD
-from vitrine.calibration import load as load_calibration
-from vitrine.config import MODEL_NAMES, Settings, settings
+from vitrine.catalog.filtering import FilterRule, load_rules
+from vitrine.catalog.ingest import CatalogIngestion
+from vitrine.catalog.ports import Catalog, ImageTagger
+from vitrine.config import MODEL_NAMES, Settings, env_name, settings
 from vitrine.errors import ConfigError
-from vitrine.filtering import FilterRule, load_rules
-from vitrine.model_clients import Detector, Embedder
-from vitrine.pipelines.catalog_ingest import CatalogIngestion
-from vitrine.pipelines.visual_search import VisualSearch
-from vitrine.ports import (
-    Catalog,
-    EventGuard,
-    ImageTagger,
-    ModelEndpoint,
-    ObjectStore,
-    TextWriter,
-    VectorIndex,
-)
+from vitrine.kernel.ports import EventGuard, ModelEndpoint, ObjectStore, TextWriter, VectorIndex
+from vitrine.models.detector import Detector
+from vitrine.models.embedder import Embedder
+from vitrine.search.calibration import DEFAULT_THRESHOLD
+from vitrine.search.calibration import load as load_calibration
+from vitrine.search.visual_search import VisualSearch
 
 
 @dataclass
@@ -48,7 +42,12 @@ class Services:
     @cached_property
     def detector(self) -> Detector:
         s = self.settings
-        return Detector(self.endpoints["grounding_dino"], s.detect_prompt, s.box_threshold, s.text_threshold)
+        return Detector(
+            self.endpoints["grounding_dino"],
+            s.search.detect_prompt,
+            s.search.box_threshold,
+            s.search.text_threshold,
+        )
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -65,16 +64,17 @@ class Services:
             self.embedder,
             self.tagger,
             self.rules,
-            max_image_bytes=s.max_image_bytes,
-            max_image_pixels=s.max_image_pixels,
-            duplicate_threshold=s.duplicate_threshold,
+            max_image_bytes=s.limits.max_image_bytes,
+            max_image_pixels=s.limits.max_image_pixels,
+            duplicate_threshold=s.ingest.duplicate_threshold,
+            batch_size=s.ingest.batch_size,
         )
 
     @cached_property
     def match_threshold(self) -> tuple[float, str]:
         """The confidence threshold and where it comes from: the setting, the calibration, or the default."""
-        if self.settings.match_threshold is not None:
-            return self.settings.match_threshold, "VITRINE_MATCH_THRESHOLD"
+        if self.settings.search.match_threshold is not None:
+            return self.settings.search.match_threshold, env_name("search", "match_threshold")
         calibration = load_calibration(self.store)
         if calibration:
             return calibration.threshold, f"calibrated on {calibration.samples} labelled items"
@@ -90,8 +90,8 @@ class Services:
             self.detector,
             self.embedder,
             match_threshold=self.match_threshold[0],
-            max_image_bytes=s.max_image_bytes,
-            max_image_pixels=s.max_image_pixels,
+            max_image_bytes=s.limits.max_image_bytes,
+            max_image_pixels=s.limits.max_image_pixels,
         )
 
     def persist(self) -> None:
@@ -109,18 +109,15 @@ class Services:
 
 
 def _local(s: Settings) -> Services:
-    from vitrine.adapters.faiss_index import FaissIndex
-    from vitrine.adapters.folder_store import FolderStore
-    from vitrine.adapters.inprocess_endpoint import InProcessEndpoint
-    from vitrine.adapters.offline_writer import OfflineWriter
-    from vitrine.adapters.sql_catalog import SqlCatalog
+    from vitrine.adapters.local.faiss_index import FaissIndex
+    from vitrine.adapters.local.folder_store import FolderStore
+    from vitrine.adapters.local.inprocess_endpoint import InProcessEndpoint, is_tiny
+    from vitrine.adapters.local.offline_writer import OfflineWriter
+    from vitrine.adapters.sql.catalog import SqlCatalog
 
     home = s.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    from vitrine.modelkit import model_code_dir
-    from vitrine.modelkit.tiny import is_tiny
-
-    code_dir = s.model_code_dir or model_code_dir()
+    code_dir = s.models.code_dir()
     dirs = local_model_dirs(s)
     endpoints: dict[str, ModelEndpoint] = {m: InProcessEndpoint(m, code_dir, d) for m, d in dirs.items()}
     catalog_url = s.catalog_url or f"sqlite:///{home / 'catalog.db'}"
@@ -135,12 +132,12 @@ def _local(s: Settings) -> Services:
         endpoints=endpoints,
         tagger=tagger,
         writer=OfflineWriter(),
-        rules=load_rules(s.filter_rules),
+        rules=load_rules(s.ingest.filter_rules),
         adapters={
             "object_store": f"folder ({home / 'bucket'})",
             "catalog": catalog_url.split(":", 1)[0].split("+", 1)[0],
             "vector_index": "faiss-hnsw",
-            "models": f"in-process model_code ({'tiny random weights' if tiny else s.model_profile})",
+            "models": f"in-process model_code ({'tiny random weights' if tiny else s.models.models.model_profile})",
             "tagger": tagger_name,
             "writer": "offline (not AI-generated)",
         },
@@ -149,39 +146,34 @@ def _local(s: Settings) -> Services:
 
 
 def local_model_dirs(s: Settings) -> dict[str, str]:
-    """Where each model's weights are in the local profile. With the tiny profile, missing models are
-    built on the spot (milliseconds, offline); other profiles must name every folder."""
+    """Where each model's weights are in the local profile. The tiny profile keeps them under
+    ``home/models`` (``vitrine prepare`` builds them); other profiles must name every folder."""
     dirs: dict[str, str] = {}
-    missing: list[str] = []
     for model in MODEL_NAMES:
-        configured = s.model_dir(model)
+        configured = s.models.model_dir(model)
         if configured:
             dirs[model] = configured
-        elif s.model_profile == "tiny":
-            dirs[model] = str(s.home.resolve() / "models" / model)
+        elif s.models.model_profile == "tiny":
+            folder = s.home.resolve() / "models" / model
+            if not (folder / "config.json").is_file():
+                raise ConfigError(f"no {model} model in {folder.parent}: run `vitrine prepare` to build it")
+            dirs[model] = str(folder)
         else:
-            missing.append(model)
-    if missing:
-        raise ConfigError(
-            f"invalid setting VITRINE_{missing[0].upper()}_DIR: required when VITRINE_MODEL_PROFILE="
-            f"{s.model_profile} (the folder of the model's weights)"
-        )
-    defaults = [m for m in MODEL_NAMES if not s.model_dir(m)]
-    if defaults:
-        from vitrine.modelkit.tiny import build_tiny
-
-        build_tiny(s.home.resolve() / "models", defaults)
+            raise ConfigError(
+                f"invalid setting {env_name('models', f'{model}_dir')}: required when "
+                f"VITRINE_MODEL_PROFILE={s.models.model_profile} (the folder of the model's weights)"
+            )
     return dirs
 
 
 def _tagger(s: Settings, endpoints: dict[str, ModelEndpoint]) -> tuple[ImageTagger | None, str]:
-    if s.tagger == "off":
+    if s.ingest.tagger == "off":
         return None, "off (every image kept)"
-    if s.tagger == "bedrock":
-        from vitrine.adapters.bedrock import BedrockTagger
+    if s.ingest.tagger == "bedrock":
+        from vitrine.adapters.aws.bedrock import BedrockTagger
 
-        return BedrockTagger(_client(s, "bedrock-runtime"), s.bedrock_tagger_model_id), "bedrock"
-    from vitrine.adapters.model_tagger import ModelTagger
+        return BedrockTagger(_client(s, "bedrock-runtime"), s.aws.bedrock_tagger_model_id), "bedrock"
+    from vitrine.catalog.vlm_tagger import ModelTagger
 
     in_process = s.profile == "local"  # the in-process handler batches; vLLM batches concurrent requests
     return ModelTagger(endpoints["llava"], batch_requests=in_process), "llava endpoint"
@@ -192,9 +184,9 @@ def _client(s: Settings, service: str) -> Any:
     from botocore.config import Config
 
     config = Config(
-        region_name=s.aws_region,
+        region_name=s.aws.region,
         connect_timeout=5,
-        read_timeout=s.endpoint_timeout_s,
+        read_timeout=s.models.endpoint_timeout_s,
         retries={"max_attempts": 3, "mode": "standard"},
         signature_version="s3v4" if service == "s3" else None,  # presigned POST/GET work in every region
     )
@@ -202,48 +194,48 @@ def _client(s: Settings, service: str) -> Any:
 
 
 def _cloud(s: Settings) -> Services:
-    from vitrine.adapters.bedrock import BedrockWriter
-    from vitrine.adapters.db_secret import catalog_url_from_secret
-    from vitrine.adapters.opensearch_index import OpenSearchIndex, connect
-    from vitrine.adapters.s3_store import S3Store
-    from vitrine.adapters.sagemaker_endpoint import SageMakerEndpoint
-    from vitrine.adapters.sql_catalog import SqlCatalog
+    from vitrine.adapters.aws.bedrock import BedrockWriter
+    from vitrine.adapters.aws.db_secret import catalog_url_from_secret
+    from vitrine.adapters.aws.opensearch_index import OpenSearchIndex, connect
+    from vitrine.adapters.aws.s3_store import S3Store
+    from vitrine.adapters.aws.sagemaker_endpoint import SageMakerEndpoint
+    from vitrine.adapters.sql.catalog import SqlCatalog
 
     runtime = _client(s, "sagemaker-runtime")
     endpoints: dict[str, ModelEndpoint] = {
-        m: SageMakerEndpoint(runtime, s.endpoint_name(m), m) for m in MODEL_NAMES
+        m: SageMakerEndpoint(runtime, s.models.endpoint_name(m), m) for m in MODEL_NAMES
     }
     s3 = _client(s, "s3")
     catalog_url = s.catalog_url or catalog_url_from_secret(
-        _client(s, "secretsmanager"), s.db_secret_arn, s.db_name
+        _client(s, "secretsmanager"), s.aws.db_secret_arn, s.aws.db_name
     )
     tagger, tagger_name = _tagger(s, endpoints)
     guard = None
-    if s.idempotency_table:
-        from vitrine.adapters.dynamodb_guard import DynamoDbEventGuard
+    if s.aws.idempotency_table:
+        from vitrine.adapters.aws.dynamodb_guard import DynamoDbEventGuard
 
-        guard = DynamoDbEventGuard(s.idempotency_table, client=_client(s, "dynamodb"))
-    assert s.bucket and s.opensearch_endpoint  # checked by Settings for the cloud profile
+        guard = DynamoDbEventGuard(s.aws.idempotency_table, client=_client(s, "dynamodb"))
+    assert s.aws.bucket and s.aws.opensearch_endpoint  # checked by Settings for the cloud profile
     return Services(
         settings=s,
-        store=S3Store(s3, s.bucket),
-        uploads=S3Store(s3, s.uploads_bucket or s.bucket),
+        store=S3Store(s3, s.aws.bucket),
+        uploads=S3Store(s3, s.aws.uploads_bucket or s.aws.bucket),
         catalog=SqlCatalog(catalog_url),
         index=OpenSearchIndex(
-            connect(s.opensearch_endpoint, s.aws_region), s.opensearch_index, s.embedding_dim
+            connect(s.aws.opensearch_endpoint, s.aws.region), s.aws.opensearch_index, s.search.embedding_dim
         ),
         endpoints=endpoints,
         tagger=tagger,
-        writer=BedrockWriter(_client(s, "bedrock-runtime"), s.bedrock_text_model_id),
-        rules=load_rules(s.filter_rules),
+        writer=BedrockWriter(_client(s, "bedrock-runtime"), s.aws.bedrock_text_model_id),
+        rules=load_rules(s.ingest.filter_rules),
         adapters={
-            "object_store": f"s3 ({s.bucket})",
+            "object_store": f"s3 ({s.aws.bucket})",
             "catalog": "aurora-mysql",
-            "vector_index": f"opensearch ({s.opensearch_index})",
-            "models": f"sagemaker ({s.endpoint_prefix}-*)",
+            "vector_index": f"opensearch ({s.aws.opensearch_index})",
+            "models": f"sagemaker ({s.models.endpoint_prefix}-*)",
             "tagger": tagger_name,
-            "writer": f"bedrock ({s.bedrock_text_model_id})",
-            "idempotency": f"dynamodb ({s.idempotency_table})" if guard else "catalog ledger only",
+            "writer": f"bedrock ({s.aws.bedrock_text_model_id})",
+            "idempotency": f"dynamodb ({s.aws.idempotency_table})" if guard else "catalog ledger only",
         },
         event_guard=guard,
     )

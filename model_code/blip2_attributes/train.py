@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
 from blip2_attributes.inference import QUESTION_FORMAT
+
 from common.runtime import to_model
 from common.training import (
     add_lora,

@@ -2,7 +2,7 @@
 
 One module on purpose: the API refuses exactly what the models would refuse, with the same messages.
 It depends on Pillow and the standard library only, because it ships three ways: inside each SageMaker
-artifact (``code/common/``), in-process in the local profile, and in the Lambda bundle (``vitrine.imaging``).
+artifact (``code/common/``), in-process in the local profile, and in the Lambda bundle (``common.imaging``).
 
 Untrusted bytes are checked in the cheapest order: size, magic bytes, then the header's pixel count —
 all before any pixel is decoded, so a decompression bomb is refused without allocating its pixels.

@@ -21,10 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
+from dino_embed.inference import model_fn
+
 from common.imaging import crop, decode
 from common.runtime import to_model
 from common.training import base_parser, read_manifest, run_epochs, save_finetuned
-from dino_embed.inference import model_fn
 
 TEMPERATURE = 0.07
 

@@ -22,10 +22,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common` and the handler
 
+from grounding_dino.inference import model_fn
+
 from common.imaging import decode
 from common.runtime import model_device, on_device, to_model
 from common.training import base_parser, read_manifest, run_epochs, save_finetuned
-from grounding_dino.inference import model_fn
 
 
 def categories(rows: list[dict[str, Any]]) -> list[str]:

@@ -32,8 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for `common`
 
-from common.training import load_rgb, sampled_parser, seed_all, to_training_device, train_sampled
 from model import CoverRanker  # this folder: the module the endpoint serves
+
+from common.training import load_rgb, sampled_parser, seed_all, to_training_device, train_sampled
 
 
 @dataclass(frozen=True)

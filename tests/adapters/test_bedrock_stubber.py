@@ -12,10 +12,11 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
-from vitrine.adapters.bedrock import WRITER_SYSTEM_PROMPT, BedrockTagger, BedrockWriter
+from vitrine.adapters.aws.bedrock import WRITER_SYSTEM_PROMPT, BedrockTagger, BedrockWriter
+from vitrine.catalog.ports import ImageTagger
+from vitrine.catalog.tagging import TAG_PROMPT
 from vitrine.errors import BadInput, Unavailable
-from vitrine.ports import ImageTagger, TextWriter
-from vitrine.tagging import TAG_PROMPT
+from vitrine.kernel.ports import TextWriter
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 TAGS = {

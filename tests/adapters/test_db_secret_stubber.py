@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 from sqlalchemy.engine import make_url
 
-from vitrine.adapters.db_secret import catalog_url_from_secret
+from vitrine.adapters.aws.db_secret import catalog_url_from_secret
 from vitrine.errors import ConfigError, Unavailable
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:vitrine-db-AbCdEf"

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from vitrine.adapters.dynamodb_guard import DynamoDbEventGuard
-from vitrine.events import ObjectEvent
+from vitrine.adapters.aws.dynamodb_guard import DynamoDbEventGuard
+from vitrine.kernel.events import ObjectEvent
 
 EVENT = ObjectEvent("bucket", "products/SH-1/front.jpg", "created", "0A", "etag")
 
@@ -44,7 +44,7 @@ def test_dynamodb_guard_moto_release_lets_a_redelivery_retry(guard: DynamoDbEven
 def test_dynamodb_guard_moto_ingest_handler_skips_done_and_retries_busy(guard, stack) -> None:
     from handlers.ingest import verdicts
     from tests.conftest import jpeg
-    from vitrine.events import s3_record, sqs_batch
+    from vitrine.kernel.events import s3_record, sqs_batch
 
     info = stack.store.put("products/GD-1/front.jpg", jpeg((3, 140, 77), pattern=9), "image/jpeg")
     record = s3_record(stack.store.name, "products/GD-1/front.jpg", "created", etag=info.etag, sequencer="0C")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vitrine.adapters.folder_store import FolderStore
+from vitrine.adapters.local.folder_store import FolderStore
 from vitrine.errors import BadInput, TooLarge
 
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from vitrine.adapters.model_tagger import ModelTagger
+from vitrine.catalog.ports import ImageTagger
+from vitrine.catalog.tagging import TAG_PROMPT
+from vitrine.catalog.vlm_tagger import ModelTagger
 from vitrine.errors import Unavailable
-from vitrine.ports import ImageTagger
-from vitrine.tagging import TAG_PROMPT
 
 GOOD_TAGS = {
     "has_model": True,
@@ -108,7 +108,7 @@ def test_model_tagger_lets_an_unavailable_endpoint_propagate() -> None:
 
 
 def test_model_tagger_tag_many_in_process_sends_one_batched_request() -> None:
-    from vitrine.adapters.model_tagger import ModelTagger
+    from vitrine.catalog.vlm_tagger import ModelTagger
 
     sent: list[dict] = []
 
@@ -128,7 +128,7 @@ def test_model_tagger_tag_many_in_process_sends_one_batched_request() -> None:
 
 
 def test_model_tagger_tag_many_for_sagemaker_sends_single_requests() -> None:
-    from vitrine.adapters.model_tagger import ModelTagger
+    from vitrine.catalog.vlm_tagger import ModelTagger
 
     sent: list[dict] = []
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vitrine.adapters.offline_writer import LABEL, OfflineWriter
-from vitrine.ports import TextWriter
+from vitrine.adapters.local.offline_writer import LABEL, OfflineWriter
+from vitrine.kernel.ports import TextWriter
 
 FACTS = {
     "category": "shirt",

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 import pytest
 from opensearchpy import OpenSearch
 
-from vitrine.adapters.opensearch_index import OpenSearchIndex, connect, cosine_from_score
-from vitrine.domain import IndexItem, SearchHit
+from vitrine.adapters.aws.opensearch_index import OpenSearchIndex, connect, cosine_from_score
 from vitrine.errors import BadInput, Unavailable
-from vitrine.ports import VectorIndex
+from vitrine.kernel.ports import VectorIndex
+from vitrine.kernel.types import IndexItem, SearchHit
 
 INDEX = "vitrine-products"
 DIM = 3

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from vitrine.adapters.s3_store import S3Store
+from vitrine.adapters.aws.s3_store import S3Store
 from vitrine.errors import Unavailable
 
 BUCKET = "vitrine-uploads"

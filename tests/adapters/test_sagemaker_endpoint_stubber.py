@@ -12,9 +12,9 @@ from botocore.exceptions import ReadTimeoutError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from vitrine.adapters.sagemaker_endpoint import SLOW_RETRY_AFTER_S, SageMakerEndpoint
+from vitrine.adapters.aws.sagemaker_endpoint import SLOW_RETRY_AFTER_S, SageMakerEndpoint
 from vitrine.errors import BadInput, Unavailable
-from vitrine.ports import ModelEndpoint
+from vitrine.kernel.ports import ModelEndpoint
 
 ENDPOINT = "vitrine-dino-embed"
 

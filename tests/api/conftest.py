@@ -35,7 +35,7 @@ def rest_event(
 @pytest.fixture(scope="session")
 def call(stack):
     from handlers.api import handler
-    from vitrine.local.lambda_context import LocalContext
+    from vitrine_dev.lambda_context import LocalContext
 
     def invoke(method: str, path: str, body: Any = None, query: dict[str, str] | None = None):
         response = handler(rest_event(method, path, body, query), LocalContext())

@@ -39,7 +39,7 @@ def test_openapi_lists_the_routes(call) -> None:
 def test_swagger_ui_is_served(call) -> None:
     from handlers.api import handler
     from tests.api.conftest import rest_event
-    from vitrine.local.lambda_context import LocalContext
+    from vitrine_dev.lambda_context import LocalContext
 
     response = handler(rest_event("GET", "/api/docs"), LocalContext())
     assert response["statusCode"] == 200 and "swagger" in response["body"].lower()
@@ -89,7 +89,7 @@ def test_bad_requests_get_a_readable_4xx(call, body, status, error, words) -> No
 
 
 def test_too_large_photo_is_413(call, stack) -> None:
-    huge = "A" * (stack.settings.max_image_bytes * 4 // 3 + 100)
+    huge = "A" * (stack.settings.limits.max_image_bytes * 4 // 3 + 100)
     status, body, _ = call("POST", "/api/search", {"image": huge})
     assert status == 413 and body["error"] == "too_large"
 

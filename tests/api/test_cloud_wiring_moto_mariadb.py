@@ -14,7 +14,7 @@ from moto import mock_aws
 from tests.api.conftest import rest_event
 from tests.conftest import empty_mariadb, mariadb_admin
 from vitrine.config import load_settings
-from vitrine.local.lambda_context import LocalContext
+from vitrine_dev.lambda_context import LocalContext
 
 
 def closed_port() -> int:
@@ -43,12 +43,14 @@ def cloud(mariadb_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
         )
         yield load_settings(
             profile="cloud",
-            aws_region="eu-west-1",
-            bucket="vitrine-catalog",
-            db_secret_arn=secret["ARN"],
-            db_name=mariadb_database,
-            opensearch_endpoint=f"https://127.0.0.1:{closed_port()}",
-            endpoint_timeout_s=2,
+            aws={
+                "region": "eu-west-1",
+                "bucket": "vitrine-catalog",
+                "db_secret_arn": secret["ARN"],
+                "db_name": mariadb_database,
+                "opensearch_endpoint": f"https://127.0.0.1:{closed_port()}",
+            },
+            models={"endpoint_timeout_s": 2},
         )
 
 

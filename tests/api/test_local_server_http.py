@@ -16,7 +16,7 @@ from tests.api.test_api_lambda_handler import street_photo
 
 @pytest.fixture(scope="module")
 def server(stack) -> Iterator[tuple[str, int]]:
-    from vitrine.local.server import VitrineServer
+    from vitrine_dev.server import VitrineServer
 
     httpd = VitrineServer(("127.0.0.1", 0), stack)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -101,7 +101,7 @@ def test_oversized_body_is_refused_before_reading(server, stack, method) -> None
     connection = http.client.HTTPConnection(*server, timeout=30)
     connection.putrequest(method, "/api/search")
     connection.putheader("Content-Type", "application/json")
-    connection.putheader("Content-Length", str(stack.settings.max_image_bytes * 2))
+    connection.putheader("Content-Length", str(stack.settings.limits.max_image_bytes * 2))
     connection.endheaders()
     response = connection.getresponse()
     assert response.status == 413 and json.loads(response.read())["error"] == "too_large"

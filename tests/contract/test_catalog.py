@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Connection, inspect, text
 
 from tests.conftest import empty_mariadb, mariadb_admin
-from vitrine.adapters.sql_catalog import MIGRATIONS, Migration, SqlCatalog, catalog_engine, migrate
-from vitrine.domain import Product, ProductImage
+from vitrine.adapters.sql.catalog import MIGRATIONS, Migration, SqlCatalog, catalog_engine, migrate
+from vitrine.catalog.domain import Product, ProductImage
 from vitrine.errors import Unavailable
 
 

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from vitrine.adapters.folder_store import FolderStore
-from vitrine.adapters.s3_store import S3Store
+from vitrine.adapters.aws.s3_store import S3Store
+from vitrine.adapters.local.folder_store import FolderStore
 from vitrine.errors import BadInput, NotFound
-from vitrine.ports import ObjectStore
+from vitrine.kernel.ports import ObjectStore
 
 BUCKET = "vitrine-contract"
 

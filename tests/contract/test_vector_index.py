@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vitrine.adapters.faiss_index import FaissIndex
-from vitrine.domain import IndexItem
+from vitrine.adapters.local.faiss_index import FaissIndex
 from vitrine.errors import BadInput, ConfigError
-from vitrine.ports import VectorIndex
+from vitrine.kernel.ports import VectorIndex
+from vitrine.kernel.types import IndexItem
 
 DIM = 32
 
@@ -313,7 +313,7 @@ def test_faiss_interrupted_save_keeps_the_previous_index(
     def crash(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("vitrine.adapters.faiss_index.os.replace", crash)
+    monkeypatch.setattr("vitrine.adapters.local.faiss_index.os.replace", crash)
     with pytest.raises(OSError, match="disk full"):
         index.save()
     monkeypatch.undo()
@@ -321,6 +321,6 @@ def test_faiss_interrupted_save_keeps_the_previous_index(
 
 
 def test_faiss_module_imports_without_loading_faiss() -> None:
-    code = "import sys, vitrine.adapters.faiss_index; print('faiss' in sys.modules)"
+    code = "import sys, vitrine.adapters.local.faiss_index; print('faiss' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import jpeg
-from vitrine.events import s3_record, sqs_batch
-from vitrine.local.lambda_context import LocalContext
+from vitrine.kernel.events import s3_record, sqs_batch
+from vitrine_dev.lambda_context import LocalContext
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 
@@ -86,7 +86,7 @@ def test_model_down_fails_the_message_for_redelivery(stack, monkeypatch) -> None
 
 def test_recorded_s3_notification_of_an_object_already_gone_is_skipped_not_retried(stack) -> None:
     from handlers.ingest import handler
-    from vitrine.pipelines.catalog_ingest import image_id_for
+    from vitrine.catalog.ingest import image_id_for
 
     notification = json.loads((FIXTURES / "s3_put.json").read_text())  # its object is not in the bucket
     assert handler(sqs_batch([notification]), LocalContext()) == {"batchItemFailures": []}

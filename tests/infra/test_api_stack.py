@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 from infra.config import CALIBRATION_KEY
 from infra.stacks.api import ROUTES
 from tests.infra.synthesis import Synthesis, resources
-from vitrine import calibration
+from vitrine.search import calibration
 
 
 def test_api_declares_every_route_of_the_handler_with_a_validator(synth: Synthesis) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from infra.bundling import HEAVY_PACKAGES, LAMBDAS_DIR, lambda_dependencies
+from infra.bundling import HEAVY_PACKAGES, lambda_dependencies, stage_handler_source
 
 BLOCKING_IMPORT = textwrap.dedent(
     """
@@ -26,10 +26,20 @@ BLOCKING_IMPORT = textwrap.dedent(
 )
 
 
-def test_lambda_handlers_import_in_an_environment_without_heavy_ml_libraries() -> None:
-    env = {**os.environ, "PYTHONPATH": str(LAMBDAS_DIR), "POWERTOOLS_TRACE_DISABLED": "true"}
-    code = BLOCKING_IMPORT.format(blocked=set(HEAVY_PACKAGES))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+def test_lambda_handlers_import_from_the_staged_asset_without_heavy_ml_libraries(tmp_path) -> None:
+    staged = stage_handler_source(tmp_path / "asset")
+    assert sorted(p.name for p in staged.iterdir()) == ["common", "handlers", "vitrine"]
+    env = {**os.environ, "PYTHONPATH": str(staged), "POWERTOOLS_TRACE_DISABLED": "true"}
+    code = BLOCKING_IMPORT.format(blocked={*HEAVY_PACKAGES, "vitrine_dev"})
+    # -I: the installed project (vitrine_dev, the editable common) stays out of reach, as in Lambda.
+    run = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(staged)!r}); " + code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "[]"
 

@@ -164,7 +164,7 @@ def bad_image_status() -> dict[str, int]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """``tiny_model(name)``: the folder of a tiny model built for this session (built once per name)."""
-    from vitrine.modelkit.tiny import build_tiny
+    from vitrine_dev.modelkit.tiny import build_tiny
 
     root = tmp_path_factory.mktemp("tiny-models")
     return lambda name: build_tiny(root, [name])[name]
@@ -175,7 +175,7 @@ def packaged_model(
     tiny_model: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], Path]:
     """``packaged_model(name)``: a tiny model packaged as model.tar.gz and extracted, as SageMaker would."""
-    from vitrine.modelkit.package import package_model
+    from vitrine_dev.modelkit.package import package_model
 
     root = tmp_path_factory.mktemp("artifacts")
     extracted: dict[str, Path] = {}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.imaging import crop, decode
 from tests.model_code.conftest import JSON, Handler, b64, encode, import_artifact_code, photo
-from vitrine.imaging import crop, decode
 
 TINY_DIM = 32
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.model_code.conftest import MODEL_CODE
-from vitrine.adapters.inprocess_endpoint import InProcessEndpoint
+from vitrine.adapters.local.inprocess_endpoint import InProcessEndpoint
 from vitrine.errors import BadInput, TooLarge, Unavailable
-from vitrine.ports import ModelEndpoint
+from vitrine.kernel.ports import ModelEndpoint
 
 FAKE_HANDLER = """
 import threading, time

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.model_code.conftest import MODEL_CODE
-from vitrine.modelkit import commands, model_code_dir
-from vitrine.modelkit.package import package_model
-from vitrine.modelkit.tiny import MARKER, build_tiny, is_tiny
+from vitrine_dev.modelkit import commands, model_code_dir
+from vitrine_dev.modelkit.package import package_model
+from vitrine_dev.modelkit.tiny import MARKER, build_tiny, is_tiny
 
 
 def run_cli(*argv: str) -> int:

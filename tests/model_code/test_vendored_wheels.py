@@ -19,8 +19,8 @@ import pytest
 
 from tests.model_code.conftest import MODEL_CODE
 from tests.model_code.test_packaging import run_cli
-from vitrine.modelkit import package as packaging_module
-from vitrine.modelkit.package import download_command, package_model, select_wheels
+from vitrine_dev.modelkit import package as packaging_module
+from vitrine_dev.modelkit.package import download_command, package_model, select_wheels
 
 pytest.importorskip("packaging")
 

@@ -11,15 +11,16 @@ import pytest
 
 from tests.conftest import jpeg
 from tests.fakes import detector, embedder
-from vitrine.adapters.faiss_index import FaissIndex
-from vitrine.adapters.folder_store import FolderStore
-from vitrine.adapters.sql_catalog import SqlCatalog
-from vitrine.domain import ImageTags
+from vitrine.adapters.local.faiss_index import FaissIndex
+from vitrine.adapters.local.folder_store import FolderStore
+from vitrine.adapters.sql.catalog import SqlCatalog
+from vitrine.catalog.domain import ImageTags
+from vitrine.catalog.filtering import load_rules
+from vitrine.catalog.ingest import CatalogIngestion, image_id_for
 from vitrine.errors import BadInput, Unavailable
-from vitrine.events import ObjectEvent
-from vitrine.filtering import load_rules
-from vitrine.model_clients import Detector, Embedder
-from vitrine.pipelines.catalog_ingest import CatalogIngestion, image_id_for
+from vitrine.kernel.events import ObjectEvent
+from vitrine.models.detector import Detector
+from vitrine.models.embedder import Embedder
 
 BUCKET = "bucket"
 

@@ -8,13 +8,16 @@ import pytest
 
 from tests.conftest import jpeg
 from tests.fakes import detector, embedder, vector_for
-from vitrine.adapters.faiss_index import FaissIndex
-from vitrine.adapters.folder_store import FolderStore
-from vitrine.adapters.sql_catalog import SqlCatalog
-from vitrine.domain import IndexItem, Product, ProductImage
+from vitrine.adapters.local.faiss_index import FaissIndex
+from vitrine.adapters.local.folder_store import FolderStore
+from vitrine.adapters.sql.catalog import SqlCatalog
+from vitrine.catalog.domain import Product, ProductImage
 from vitrine.errors import BadInput, TooLarge
-from vitrine.model_clients import Detector, Embedder, b64
-from vitrine.pipelines.visual_search import VisualSearch
+from vitrine.kernel.types import IndexItem
+from vitrine.models.detector import Detector
+from vitrine.models.embedder import Embedder
+from vitrine.models.invoke import b64
+from vitrine.search.visual_search import VisualSearch
 
 SHOES = {"box": [0.5, 0.5, 0.9, 0.9], "score": 0.7, "label": "shoes"}
 HAT = {"box": [0.1, 0.0, 0.4, 0.2], "score": 0.5, "label": "hats"}

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vitrine.adapters.folder_store import FolderStore
-from vitrine.calibration import fit_threshold, labelled_items, load, save
+from vitrine.adapters.local.folder_store import FolderStore
 from vitrine.errors import BadInput
+from vitrine.search.calibration import fit_threshold, labelled_items, load, save
 
 
 def test_lowest_threshold_that_keeps_precision() -> None:
@@ -59,9 +59,9 @@ def test_calibrate_command_on_the_demo_catalog_sets_the_api_threshold(
 ) -> None:
     import argparse
 
-    from vitrine import calibration
-    from vitrine.cli import cmd_calibrate
+    from vitrine.search import calibration
     from vitrine.wiring import build_services
+    from vitrine_dev.cli import cmd_calibrate
 
     assert (
         cmd_calibrate(argparse.Namespace(truth=demo_catalog / "street" / "truth.json", min_precision=0.9))

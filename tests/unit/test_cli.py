@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import jpeg
 
-VITRINE = [sys.executable, "-m", "vitrine.cli"]
+VITRINE = [sys.executable, "-m", "vitrine_dev.cli"]
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vitrine import demo
-from vitrine.product_json import parse_product
+from vitrine.catalog.product_json import parse_product
+from vitrine_dev import demo
 
 REQUIRED_FIELDS = (
     "name",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vitrine.events import MalformedEvent, parse_notification, s3_record, sequencer_after, sqs_batch
+from vitrine.kernel.events import MalformedEvent, parse_notification, s3_record, sequencer_after, sqs_batch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 

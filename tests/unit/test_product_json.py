@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from vitrine.catalog.product_json import parse_product
 from vitrine.errors import BadInput
-from vitrine.product_json import parse_product
 
 
 def test_known_fields_and_extras_are_kept() -> None:

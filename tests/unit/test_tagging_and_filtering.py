@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from vitrine.domain import ImageTags
+from vitrine.catalog.domain import ImageTags
+from vitrine.catalog.filtering import first_match, load_rules
+from vitrine.catalog.tagging import TAG_PROMPT, parse_tags
 from vitrine.errors import ConfigError
-from vitrine.filtering import first_match, load_rules
-from vitrine.tagging import TAG_PROMPT, parse_tags
 
 GOOD = {
     "has_model": True,

@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from vitrine import __version__
-from vitrine.api import errors, operations, search
+from vitrine.api import errors
+from vitrine.api.routes import operations, search
 from vitrine.wiring import Services
 
 API_PREFIX = "/api"

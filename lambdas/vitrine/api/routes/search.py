@@ -1,0 +1,89 @@
+"""The shopper's routes: ``POST /search`` and ``POST /uploads`` (a presigned upload for large photos)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, Field, model_validator
+
+from vitrine.errors import BadInput, NotFound, TooLarge
+from vitrine.search.visual_search import MAX_K
+from vitrine.wiring import Services
+
+UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{32}\.(jpg|png|webp)$")
+UPLOAD_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+metrics = Metrics()
+
+
+class SearchRequest(BaseModel):
+    """A photo (inline base64, or the key of an upload) and optionally the item to match."""
+
+    image: str | None = Field(None, description="base64 JPEG/PNG/WebP (a data: URI is accepted)")
+    upload_key: str | None = Field(None, description="key returned by POST /api/uploads, instead of image")
+    box: list[float] | None = Field(
+        None, description="[x0, y0, x1, y1] in 0..1: skip detection, match this item"
+    )
+    category: str | None = Field(None, max_length=100, description="only products of this category")
+    k: int = Field(5, ge=1, le=MAX_K, description="how many products")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SearchRequest:
+        if bool(self.image) == bool(self.upload_key):
+            raise ValueError("send exactly one of 'image' (base64) or 'upload_key'")
+        return self
+
+
+class UploadRequest(BaseModel):
+    content_type: str = Field(description="image/jpeg, image/png or image/webp")
+    size: int = Field(gt=0, description="bytes the browser will upload")
+
+
+def decode_base64_image(text: str, max_bytes: int) -> bytes:
+    """The bytes of an inline image; refuses oversized payloads before decoding them."""
+    payload = text.split(",", 1)[1] if text.startswith("data:") else text
+    if len(payload) > max_bytes * 4 // 3 + 4:
+        raise TooLarge(f"image is larger than {max_bytes // (1024 * 1024)} MiB")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput("image is not valid base64") from None
+
+
+def make_router(services: Services) -> Router:
+    router = Router()
+    limits = services.settings.limits
+
+    @router.post("/search", summary="Find the products most similar to an item in a photo")
+    def search(request: Annotated[SearchRequest, Body()]) -> dict[str, Any]:
+        if request.upload_key:
+            if not UPLOAD_KEY.match(request.upload_key):
+                raise BadInput("upload_key is not a key returned by POST /api/uploads")
+            try:
+                image = services.uploads.get(request.upload_key)
+            except NotFound:
+                raise NotFound("that upload does not exist or has expired; upload the photo again") from None
+        else:
+            image = decode_base64_image(request.image or "", limits.max_image_bytes)
+        answer = services.visual_search.search(image, request.box, request.category, request.k)
+        metrics.add_metric(name=f"Search_{answer['status']}", unit=MetricUnit.Count, value=1)
+        return answer
+
+    @router.post("/uploads", summary="Get a presigned upload for a photo too large to send inline")
+    def uploads(request: Annotated[UploadRequest, Body()]) -> dict[str, Any]:
+        extension = UPLOAD_TYPES.get(request.content_type)
+        if extension is None:
+            raise BadInput(f"content_type must be one of {', '.join(UPLOAD_TYPES)}")
+        if request.size > limits.max_image_bytes:
+            raise TooLarge(f"photo is larger than {limits.max_image_bytes // (1024 * 1024)} MiB")
+        key = f"uploads/{uuid.uuid4().hex}.{extension}"
+        return services.uploads.presign_upload(key, request.content_type, limits.max_image_bytes)
+
+    return router

@@ -1,0 +1,1 @@
+"""The catalog job: products and their images from ``products/{code}/...``, tagged, filtered, embedded, indexed."""

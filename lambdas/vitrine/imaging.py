@@ -1,1 +1,0 @@
-../../model_code/common/imaging.py
