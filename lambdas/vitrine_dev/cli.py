@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from vitrine.catalog.domain import ImageStatus
 from vitrine.errors import ConfigError, VitrineError
 
 
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--report", action="store_true", help="list what was indexed and why not")
     ingest.add_argument(
         "--status",
-        choices=["indexed", "rejected", "filtered", "duplicate", "removed"],
+        choices=list(ImageStatus),
         help="report only this status",
     )
     ingest.add_argument("--limit", type=int, default=100, help="records in the report (default 100)")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from vitrine.kernel.types import Box
 
-ImageStatus = Literal["indexed", "rejected", "filtered", "duplicate", "removed"]
+
+class ImageStatus(StrEnum):
+    """Where a catalog object ended: the ledger row's status, the report's filter, the CLI's choices."""
+
+    INDEXED = "indexed"
+    REJECTED = "rejected"
+    FILTERED = "filtered"
+    DUPLICATE = "duplicate"
+    REMOVED = "removed"
 
 
 @dataclass(frozen=True)

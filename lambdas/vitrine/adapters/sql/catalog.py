@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -120,7 +120,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "indexes for listing images by product, status and recency", _index_image_listings),
 )
 
-_IMAGE_STATUSES: tuple[str, ...] = get_args(ImageStatus)
+_IMAGE_STATUSES: tuple[str, ...] = tuple(ImageStatus)
 _MIGRATION_LOCK = "vitrine_schema"
 _MIGRATION_LOCK_TIMEOUT_S = 60
 _IN_CHUNK = 500  # codes per IN (...) list: well under SQLite's bound-parameter limit
@@ -280,7 +280,7 @@ def _image_from(row: Any) -> ProductImage:
         image_id=row.image_id,
         product_code=row.product_code,
         key=row.object_key,
-        status=row.status,
+        status=ImageStatus(row.status),
         reason=row.reason,
         sequencer=row.sequencer,
         version=row.version,

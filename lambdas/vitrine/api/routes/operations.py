@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from vitrine import __version__
+from vitrine.catalog.domain import ImageStatus
 from vitrine.errors import Unavailable
 from vitrine.wiring import Services
-
-ReportStatus = Literal["indexed", "rejected", "filtered", "duplicate", "removed"]
 
 
 def ingest_report(services: Services, status: str | None = None, limit: int = 100) -> dict[str, Any]:
@@ -62,7 +61,7 @@ def make_router(services: Services) -> Router:
 
     @router.get("/ingest/report", summary="Ingestion outcomes: counts per status and the latest records")
     def report(
-        status: Annotated[ReportStatus | None, Query(description="only records of this status")] = None,
+        status: Annotated[ImageStatus | None, Query(description="only records of this status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         return ingest_report(services, status, limit)
