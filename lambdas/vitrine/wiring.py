@@ -174,9 +174,10 @@ def _tagger(s: Settings, endpoints: dict[str, ModelEndpoint]) -> tuple[ImageTagg
 
         return BedrockTagger(_client(s, "bedrock-runtime"), s.aws.bedrock_tagger_model_id), "bedrock"
     from vitrine.catalog.vlm_tagger import ModelTagger
+    from vitrine.models.chat_vlm import ChatVlm
 
     in_process = s.profile == "local"  # the in-process handler batches; vLLM batches concurrent requests
-    return ModelTagger(endpoints["llava"], batch_requests=in_process), "llava endpoint"
+    return ModelTagger(ChatVlm(endpoints["llava"], batch_requests=in_process)), "llava endpoint"
 
 
 def _client(s: Settings, service: str) -> Any:

@@ -11,6 +11,7 @@ import pytest
 from vitrine.catalog.ports import ImageTagger
 from vitrine.catalog.tagging import TAG_PROMPT
 from vitrine.catalog.vlm_tagger import ModelTagger
+from vitrine.models.chat_vlm import ChatVlm
 from vitrine.errors import Unavailable
 
 GOOD_TAGS = {
@@ -47,7 +48,7 @@ def _completion(content: object) -> bytes:
 def test_model_tagger_sends_one_user_message_with_the_image_and_the_shared_prompt() -> None:
     endpoint = RecordingEndpoint(_completion(json.dumps(GOOD_TAGS)))
 
-    ModelTagger(endpoint).tag(b"\x89PNG pixels", "image/png")
+    ModelTagger(ChatVlm(endpoint)).tag(b"\x89PNG pixels", "image/png")
 
     [(body, content_type, accept)] = endpoint.requests
     assert (content_type, accept) == ("application/json", "application/json")
@@ -74,7 +75,7 @@ def test_model_tagger_sends_one_user_message_with_the_image_and_the_shared_promp
 
 def test_model_tagger_parses_the_answer_into_tags() -> None:
     answer = "Here you go:\n```json\n" + json.dumps(GOOD_TAGS) + "\n```"
-    tagger = ModelTagger(RecordingEndpoint(_completion(answer)))
+    tagger = ModelTagger(ChatVlm(RecordingEndpoint(_completion(answer))))
 
     tags = tagger.tag(b"jpeg", "image/jpeg")
 
@@ -84,7 +85,9 @@ def test_model_tagger_parses_the_answer_into_tags() -> None:
 
 
 def test_model_tagger_answer_failing_the_schema_keeps_the_image_with_a_reason() -> None:
-    tags = ModelTagger(RecordingEndpoint(_completion('{"has_model": "maybe"}'))).tag(b"jpeg", "image/jpeg")
+    tags = ModelTagger(ChatVlm(RecordingEndpoint(_completion('{"has_model": "maybe"}')))).tag(
+        b"jpeg", "image/jpeg"
+    )
 
     assert not tags.valid
     assert "missing keys" in tags.reason
@@ -96,7 +99,7 @@ def test_model_tagger_answer_failing_the_schema_keeps_the_image_with_a_reason() 
     ids=["not-json", "no-choices", "no-choices-key", "null-content"],
 )
 def test_model_tagger_malformed_response_gives_invalid_tags_not_an_error(response: bytes) -> None:
-    tags = ModelTagger(RecordingEndpoint(response)).tag(b"jpeg", "image/jpeg")
+    tags = ModelTagger(ChatVlm(RecordingEndpoint(response))).tag(b"jpeg", "image/jpeg")
 
     assert not tags.valid
     assert tags.reason.startswith("llava answered badly")
@@ -104,12 +107,10 @@ def test_model_tagger_malformed_response_gives_invalid_tags_not_an_error(respons
 
 def test_model_tagger_lets_an_unavailable_endpoint_propagate() -> None:
     with pytest.raises(Unavailable):
-        ModelTagger(RecordingEndpoint(Unavailable("endpoint down"))).tag(b"jpeg", "image/jpeg")
+        ModelTagger(ChatVlm(RecordingEndpoint(Unavailable("endpoint down")))).tag(b"jpeg", "image/jpeg")
 
 
 def test_model_tagger_tag_many_in_process_sends_one_batched_request() -> None:
-    from vitrine.catalog.vlm_tagger import ModelTagger
-
     sent: list[dict] = []
 
     class Batching:
@@ -121,15 +122,15 @@ def test_model_tagger_tag_many_in_process_sends_one_batched_request() -> None:
             answer = {"choices": [{"message": {"role": "assistant", "content": json.dumps(GOOD_TAGS)}}]}
             return json.dumps({"responses": [answer for _ in request["requests"]]}).encode()
 
-    tags = ModelTagger(Batching(), batch_requests=True).tag_many([(b"a", "image/jpeg"), (b"b", "image/png")])
+    tags = ModelTagger(ChatVlm(Batching(), batch_requests=True)).tag_many(
+        [(b"a", "image/jpeg"), (b"b", "image/png")]
+    )
     assert [t.valid for t in tags] == [True, True] and len(sent) == 1
     parts = [r["messages"][0]["content"][0]["image_url"]["url"] for r in sent[0]["requests"]]
     assert parts == ["data:image/jpeg;base64,YQ==", "data:image/png;base64,Yg=="]
 
 
 def test_model_tagger_tag_many_for_sagemaker_sends_single_requests() -> None:
-    from vitrine.catalog.vlm_tagger import ModelTagger
-
     sent: list[dict] = []
 
     class Single:
@@ -139,6 +140,8 @@ def test_model_tagger_tag_many_for_sagemaker_sends_single_requests() -> None:
             sent.append(json.loads(body))
             return json.dumps({"choices": [{"message": {"content": json.dumps(GOOD_TAGS)}}]}).encode()
 
-    tags = ModelTagger(Single()).tag_many([(b"a", "image/jpeg"), (b"b", "image/jpeg"), (b"c", "image/jpeg")])
+    tags = ModelTagger(ChatVlm(Single())).tag_many(
+        [(b"a", "image/jpeg"), (b"b", "image/jpeg"), (b"c", "image/jpeg")]
+    )
     assert len(tags) == 3 and all(t.valid for t in tags)
     assert len(sent) == 3 and all("messages" in r and "requests" not in r for r in sent)
