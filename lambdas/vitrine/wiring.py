@@ -12,6 +12,7 @@ from typing import Any
 from vitrine.catalog.filtering import FilterRule, load_rules
 from vitrine.catalog.ingest import CatalogIngestion
 from vitrine.catalog.ports import Catalog, ImageTagger
+from vitrine.catalog.reconcile import reconcile
 from vitrine.config import MODEL_NAMES, Settings, env_name, settings
 from vitrine.errors import ConfigError
 from vitrine.kernel.ports import EventGuard, ModelEndpoint, ObjectStore, TextWriter, VectorIndex
@@ -123,7 +124,7 @@ def _local(s: Settings) -> Services:
     catalog_url = s.catalog_url or f"sqlite:///{home / 'catalog.db'}"
     tiny = any(is_tiny(Path(d)) for d in dirs.values())
     tagger, tagger_name = _tagger(s, endpoints)
-    return Services(
+    services = Services(
         settings=s,
         store=FolderStore(home / "bucket", name="bucket"),
         uploads=FolderStore(home / "uploads", name="uploads"),
@@ -143,6 +144,10 @@ def _local(s: Settings) -> Services:
         },
         tiny_models=tiny,
     )
+    # The local index lives in memory and reaches disk after each batch: a process that died mid-batch
+    # leaves the ledger ahead of it. Mend that before anything reads or writes (milliseconds with FAISS).
+    reconcile(services.catalog, services.index)
+    return services
 
 
 def local_model_dirs(s: Settings) -> dict[str, str]:

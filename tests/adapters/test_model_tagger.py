@@ -11,8 +11,8 @@ import pytest
 from vitrine.catalog.ports import ImageTagger
 from vitrine.catalog.tagging import TAG_PROMPT
 from vitrine.catalog.vlm_tagger import ModelTagger
-from vitrine.models.chat_vlm import ChatVlm
 from vitrine.errors import Unavailable
+from vitrine.models.chat_vlm import ChatVlm
 
 GOOD_TAGS = {
     "has_model": True,

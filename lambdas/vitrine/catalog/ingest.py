@@ -1,27 +1,35 @@
-"""Catalog ingestion: every object under ``products/`` ends indexed or recorded with the reason it is not.
+"""Catalog ingestion: every object under ``products/`` ends indexed, or recorded with the reason it is not.
 
-Per image: validate → tag → filter (rules are data) → detect the main item → crop + embed → skip
-near-duplicates → upsert the vector and the catalog record. Model calls are batched across the events of
-one call. Idempotent by key and S3 sequencer/version: the same event twice changes nothing, a replaced
-object replaces its vector, a removed one is removed. Transient failures (a model or store that is down)
-are returned as ``retry`` so the event is redelivered; they are never recorded as rejections.
+Per event, in order: admit (place the key, drop duplicate and stale events, handle ``product.json``,
+removals and non-images at once) → read and check the image → tag → filter (rules are data) → detect the
+main item → crop + embed → skip near-duplicates → index the vector, then write the ledger row. Model calls
+are batched across the images of one call.
+
+Every failure ends its own object only. A model, the index, the store or the catalog that fails or times
+out gives that object ``retry`` (its event is delivered again); an object that is itself bad (not an image,
+a bomb, a refused input) is recorded ``rejected`` with the reason. Nothing here raises for a batch.
+
+The index is written before the ledger, so a crash between the two leaves a vector whose ledger row is
+missing (or older): the redelivered event is not stale, runs again and replaces that same vector, and a
+failed ledger write removes the vector it just added. :func:`vitrine.catalog.reconcile.reconcile` mends
+what a crash of the local profile leaves (vectors that never reached disk).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from common import imaging
-from vitrine.catalog.domain import ImageTags, ProductImage
+from vitrine.catalog.domain import ImageStatus, ImageTags, ProductImage
 from vitrine.catalog.filtering import FilterRule, first_match
 from vitrine.catalog.ports import Catalog, ImageTagger
 from vitrine.catalog.product_json import parse_product
-from vitrine.errors import BadInput, NotFound, Unavailable
+from vitrine.errors import BadInput, NotFound
 from vitrine.kernel.events import ObjectEvent, sequencer_after
+from vitrine.kernel.outcomes import Outcome, failure, skipped
 from vitrine.kernel.ports import ObjectStore, VectorIndex
 from vitrine.kernel.types import Box, IndexItem
 from vitrine.models.detector import Detector
@@ -29,35 +37,23 @@ from vitrine.models.embedder import Embedder
 
 PREFIX = "products/"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
-OutcomeStatus = Literal[
-    "indexed", "rejected", "filtered", "duplicate", "removed", "product", "skipped", "retry"
-]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one event. ``retry`` means a transient failure: redeliver the event."""
-
-    key: str
-    status: OutcomeStatus
-    reason: str = ""
-
-    @property
-    def retry(self) -> bool:
-        return self.status == "retry"
+PRODUCT_SAVED = "product"
+"""The outcome of a ``product.json`` that was saved (it has no ledger status of its own)."""
 
 
 @dataclass
-class _Work:
-    """An image event on its way through the stages."""
+class _Image:
+    """One image event on its way through the stages; ``outcome`` is set when it ends, early or not."""
 
     event: ObjectEvent
     image_id: str
     code: str
+    previous: ProductImage | None = None
     data: bytes = b""
     tags: ImageTags | None = None
     box: Box | None = None
-    vector: list[float] = field(default_factory=list)
+    vector: list[float] | None = None
+    outcome: Outcome | None = None
 
 
 def image_id_for(bucket: str, key: str) -> str:
@@ -71,6 +67,15 @@ def split_key(key: str) -> tuple[str, str]:
     if len(parts) != 3 or parts[0] + "/" != PREFIX or not parts[1] or not parts[2]:
         raise BadInput(f"key {key!r} is not laid out as products/{{code}}/{{file}}")
     return parts[1], parts[2]
+
+
+def _live(images: Sequence[_Image]) -> list[_Image]:
+    return [image for image in images if image.outcome is None]
+
+
+def _batches(images: Sequence[_Image], size: int) -> Iterator[list[_Image]]:
+    for start in range(0, len(images), size):
+        yield list(images[start : start + size])
 
 
 class CatalogIngestion:
@@ -105,272 +110,232 @@ class CatalogIngestion:
         self.batch_size = batch_size
         self.clock = clock
 
-    # -- entry point ---------------------------------------------------------------------------------
-
     def ingest(self, events: Sequence[ObjectEvent]) -> list[Outcome]:
-        """Apply ``events`` in order; one outcome per event, in the same order."""
-        outcomes: dict[int, Outcome] = {}
-        pending: list[tuple[int, _Work]] = []
-        for position, event in enumerate(events):
-            try:
-                code, name = split_key(event.key)
-            except BadInput as error:
-                outcomes[position] = self._reject_unplaceable(event, error.message)
-                continue
-            work = _Work(event, image_id_for(event.bucket, event.key), code)
-            stale = self._stale(work) if event.action == "created" else ""
-            if stale:
-                outcomes[position] = Outcome(event.key, "skipped", stale)
-            elif name == "product.json":
-                outcomes[position] = self._product(event, code)
-            elif not name.lower().endswith(IMAGE_SUFFIXES):
-                outcomes[position] = self._record(
-                    work, "rejected", "not an image (.jpg, .jpeg, .png, .webp) nor product.json"
-                )
-            elif event.action == "removed":
-                outcomes[position] = self._remove(event, code)
-            else:
-                pending.append((position, work))
-        for start in range(0, len(pending), self.batch_size):
-            chunk = pending[start : start + self.batch_size]
-            for (position, _), outcome in zip(chunk, self._images([w for _, w in chunk]), strict=True):
-                outcomes[position] = outcome
-        return [outcomes[i] for i in range(len(events))]
+        """Apply ``events`` in order; one outcome per event, in the same order. Never raises."""
+        admitted = [self._admit(event) for event in events]
+        images = [item for item in admitted if isinstance(item, _Image)]
+        for chunk in _batches(images, self.batch_size):
+            self._read(chunk)
+            self._tag_and_filter(chunk)
+            self._detect(chunk)
+            self._embed(chunk)
+            self._index(chunk)
+        return [item.outcome if isinstance(item, _Image) else item for item in admitted]  # type: ignore[misc]
 
-    # -- products ------------------------------------------------------------------------------------
+    # -- admission: everything that needs no model -----------------------------------------------------
 
-    def _product(self, event: ObjectEvent, code: str) -> Outcome:
+    def _admit(self, event: ObjectEvent) -> Outcome | _Image:
+        """The event's outcome when it needs no model, else the image to process."""
+        try:
+            return self._route(event)
+        except Exception as error:  # one object's failure (catalog down, ...) never ends the batch
+            return failure(event.key, error)
+
+    def _route(self, event: ObjectEvent) -> Outcome | _Image:
+        image_id = image_id_for(event.bucket, event.key)
+        try:
+            code, name = split_key(event.key)
+        except BadInput as error:
+            return self._record(_Image(event, image_id, ""), ImageStatus.REJECTED, error.message)
+        previous = self.catalog.get_image(image_id)
+        image = _Image(event, image_id, code, previous)
+        stale = _stale(event, previous)
+        if stale:
+            return skipped(event.key, stale)
+        if name == "product.json":
+            return self._product(image)
+        if not name.lower().endswith(IMAGE_SUFFIXES):
+            return self._record(
+                image, ImageStatus.REJECTED, "not an image (.jpg, .jpeg, .png, .webp) nor product.json"
+            )
         if event.action == "removed":
-            return Outcome(event.key, "skipped", "product.json removed: the product and its images are kept")
+            self.index.delete([image_id])
+            return self._record(image, ImageStatus.REMOVED, "object removed from the bucket")
+        return image
+
+    def _product(self, image: _Image) -> Outcome:
+        event, code = image.event, image.code
+        if event.action == "removed":
+            return skipped(event.key, "product.json removed: the product and its images are kept")
         try:
             product = parse_product(code, self.store.get(event.key))
         except NotFound:
-            return Outcome(event.key, "skipped", "object no longer exists (a later event removed it)")
+            return skipped(event.key, "object no longer exists (a later event removed it)")
         except BadInput as error:
-            return self._record(
-                _Work(event, image_id_for(event.bucket, event.key), code), "rejected", error.message
-            )
-        except Unavailable as error:
-            return Outcome(event.key, "retry", error.message)
+            return self._record(image, ImageStatus.REJECTED, error.message)
         before = self.catalog.get_products([code]).get(code)
         self.catalog.upsert_product(product)
-        self.catalog.delete_image(image_id_for(event.bucket, event.key))  # a fixed file clears its rejection
+        self.catalog.delete_image(image.image_id)  # a fixed file clears its rejection
         if before is None or before.category != product.category:
-            self._reindex_product(event.bucket, code)
-        return Outcome(event.key, "product", f"product {code} saved")
+            # Images that arrived before their product.json were indexed without its category: the
+            # category filter must find them. Only the index metadata changes; no model runs again.
+            indexed = self.catalog.list_images(status=ImageStatus.INDEXED, product_code=code, limit=100_000)
+            self.index.set_category([i.image_id for i in indexed], product.category)
+        return Outcome(event.key, PRODUCT_SAVED, f"product {code} saved")
 
-    def _reindex_product(self, bucket: str, code: str) -> None:
-        """Images that arrived before their product.json were indexed without a category: index them again
-        so the category filter finds them."""
-        indexed = self.catalog.list_images(status="indexed", product_code=code)
-        works = [
-            _Work(
-                ObjectEvent(bucket, image.key, "created", image.sequencer, image.version),
-                image.image_id,
-                code,
-            )
-            for image in indexed
-        ]
-        if works:
-            self._images(works, tag=False)  # their tags already passed the filter
+    # -- the image stages ------------------------------------------------------------------------------
 
-    # -- images --------------------------------------------------------------------------------------
-
-    def _stale(self, work: _Work) -> str:
-        """Why this created-event changes nothing (duplicate or out of order), or '' to process it."""
-        existing = self.catalog.get_image(work.image_id)
-        if existing is None:
-            return ""
-        event = work.event
-        if event.sequencer and existing.sequencer:
-            if not sequencer_after(event.sequencer, existing.sequencer):
-                return "duplicate or out-of-order event: a newer one was already applied"
-            return ""
-        if event.version and event.version == existing.version and existing.status != "removed":
-            return "this version was already ingested"
-        return ""
-
-    def _remove(self, event: ObjectEvent, code: str) -> Outcome:
-        work = _Work(event, image_id_for(event.bucket, event.key), code)
-        existing = self.catalog.get_image(work.image_id)
-        if (
-            existing
-            and event.sequencer
-            and existing.sequencer
-            and not sequencer_after(event.sequencer, existing.sequencer)
-        ):
-            return Outcome(event.key, "skipped", "duplicate or out-of-order removal")
+    def _end(self, image: _Image, error: Exception) -> None:
+        """End one image on ``error``: its own fault is recorded, anything else is retried."""
         try:
-            self.index.delete([work.image_id])
-        except Unavailable as error:
-            return Outcome(event.key, "retry", error.message)
-        return self._record(work, "removed", "object removed from the bucket")
+            if isinstance(error, NotFound):
+                image.outcome = skipped(image.event.key, "object no longer exists")
+            elif isinstance(error, BadInput | imaging.ImageError):
+                image.outcome = self._record(image, ImageStatus.REJECTED, error.message)
+            else:
+                image.outcome = failure(image.event.key, error)
+        except Exception as during_record:  # the catalog failed while recording the rejection
+            image.outcome = failure(image.event.key, during_record)
 
-    def _images(self, works: list[_Work], tag: bool = True) -> list[Outcome]:
-        """The stages for a batch of image events; each stage's failures end their own item only."""
-        results: dict[int, Outcome] = {}
-        live = self._fetch_and_check(works, results)
-        if tag:
-            live = self._tag_and_filter(live, works, results)
-        live = self._detect(live, works, results)
-        live = self._embed(live, works, results)
-        for position in live:
-            results[position] = self._index_one(works[position])
-        return [results[i] for i in range(len(works))]
-
-    def _fetch_and_check(self, works: list[_Work], results: dict[int, Outcome]) -> list[int]:
-        live = []
-        for position, work in enumerate(works):
+    def _each(self, images: Sequence[_Image], step: Callable[[_Image], None]) -> None:
+        for image in _live(images):
             try:
-                work.data = self.store.get(work.event.key)
-                imaging.inspect(work.data, self.max_image_bytes, self.max_image_pixels)
-            except NotFound:
-                results[position] = Outcome(work.event.key, "skipped", "object no longer exists")
-            except Unavailable as error:
-                results[position] = Outcome(work.event.key, "retry", error.message)
-            except imaging.ImageError as error:
-                results[position] = self._record(work, "rejected", error.message)
-            else:
-                live.append(position)
-        return live
+                step(image)
+            except Exception as error:
+                self._end(image, error)
 
-    def _tag_and_filter(self, live: list[int], works: list[_Work], results: dict[int, Outcome]) -> list[int]:
-        if self.tagger is None or not live:
-            return live
-        tagger = self.tagger
+    def _batched(self, images: Sequence[_Image], call: Callable[[list[_Image]], None]) -> None:
+        """``call`` on every live image at once; when the model refuses one input, one by one so only that
+        image is rejected; when it fails otherwise, every image of the call is retried later."""
+        live = _live(images)
+        if not live:
+            return
         try:
-            tags = tagger.tag_many([(works[p].data, imaging.sniff(works[p].data)) for p in live])
-        except Unavailable as error:
-            for position in live:
-                results[position] = Outcome(works[position].event.key, "retry", error.message)
-            return []
-        except BadInput:  # one image the tagger cannot read: tag one by one so only it goes untagged
-            tags = [self._tag_one(tagger, works[p]) for p in live]
-        kept = []
-        for position, image_tags in zip(live, tags, strict=True):
-            work = works[position]
-            if image_tags is None:
-                results[position] = Outcome(work.event.key, "retry", "tagger unavailable")
-                continue
-            work.tags = image_tags
-            rule = first_match(self.rules, image_tags)
-            if rule:
-                results[position] = self._record(work, "filtered", f"{rule.name}: {rule.reason}")
-            else:
-                kept.append(position)
-        return kept
-
-    @staticmethod
-    def _tag_one(tagger: ImageTagger, work: _Work) -> ImageTags | None:
-        """Tags of one image; None when the tagger is down. A refused image is kept, untagged, with why."""
-        try:
-            return tagger.tag(work.data, imaging.sniff(work.data))
-        except Unavailable:
-            return None
-        except BadInput as error:
-            return ImageTags(valid=False, reason=f"tagger refused the image: {error.message}")
-
-    def _batched(
-        self,
-        live: list[int],
-        works: list[_Work],
-        results: dict[int, Outcome],
-        call: Callable[[list[_Work]], None],
-    ) -> list[int]:
-        """Run ``call`` on the whole batch; if the model refuses one input, retry one by one so only that
-        image is rejected; if the model is down, every image of the batch is retried later."""
-        items = [works[p] for p in live]
-        try:
-            call(items)
-            return live
-        except Unavailable as error:
-            for position in live:
-                results[position] = Outcome(works[position].event.key, "retry", error.message)
-            return []
+            call(live)
         except BadInput:
-            pass
-        kept = []
-        for position in live:
+            self._each(live, lambda image: call([image]))
+        except Exception as error:
+            for image in live:
+                self._end(image, error)
+
+    def _read(self, images: list[_Image]) -> None:
+        def read(image: _Image) -> None:
+            image.data = self.store.get(image.event.key)
+            imaging.inspect(image.data, self.max_image_bytes, self.max_image_pixels)
+
+        self._each(images, read)
+
+    def _tag_and_filter(self, images: list[_Image]) -> None:
+        live = _live(images)
+        if self.tagger is None or not live:
+            return
+        tagger = self.tagger
+
+        def tag(batch: list[_Image]) -> None:
+            answers = tagger.tag_many([(i.data, imaging.sniff(i.data)) for i in batch])
+            for image, tags in zip(batch, answers, strict=True):
+                image.tags = tags
+
+        def tag_alone(image: _Image) -> None:
+            """A refused image is kept, untagged, with why: a tagger's refusal never loses an image."""
             try:
-                call([works[position]])
-                kept.append(position)
-            except Unavailable as error:
-                results[position] = Outcome(works[position].event.key, "retry", error.message)
+                tag([image])
             except BadInput as error:
-                results[position] = self._record(works[position], "rejected", error.message)
-        return kept
+                image.tags = ImageTags(valid=False, reason=f"tagger refused the image: {error.message}")
 
-    def _detect(self, live: list[int], works: list[_Work], results: dict[int, Outcome]) -> list[int]:
-        def call(items: list[_Work]) -> None:
-            for item, detections in zip(items, self.detector.detect([i.data for i in items]), strict=True):
-                item.box = detections[0].box if detections else None  # nothing found: the whole image
-
-        return self._batched(live, works, results, call)
-
-    def _embed(self, live: list[int], works: list[_Work], results: dict[int, Outcome]) -> list[int]:
-        def call(items: list[_Work]) -> None:
-            vectors = self.embedder.embed([i.data for i in items], [i.box for i in items])
-            for item, vector in zip(items, vectors, strict=True):
-                item.vector = vector
-
-        return self._batched(live, works, results, call)
-
-    def _index_one(self, work: _Work) -> Outcome:
         try:
-            duplicate = self._duplicate_of(work)
-            if duplicate:
-                return self._record(work, "duplicate", f"near-duplicate of {duplicate}, already indexed")
-            product = self.catalog.get_products([work.code]).get(work.code)
-            self.index.upsert(
-                [IndexItem(work.image_id, work.vector, work.code, product.category if product else "")]
-            )
-        except Unavailable as error:
-            return Outcome(work.event.key, "retry", error.message)
-        return self._record(work, "indexed", "")
+            tag(live)
+        except BadInput:
+            self._each(live, tag_alone)
+        except Exception as error:
+            for image in live:
+                self._end(image, error)
 
-    def _duplicate_of(self, work: _Work) -> str:
+        def apply_rules(image: _Image) -> None:
+            rule = first_match(self.rules, image.tags) if image.tags else None
+            if rule:
+                image.outcome = self._record(image, ImageStatus.FILTERED, f"{rule.name}: {rule.reason}")
+
+        self._each(images, apply_rules)
+
+    def _detect(self, images: list[_Image]) -> None:
+        def detect(batch: list[_Image]) -> None:
+            for image, found in zip(batch, self.detector.detect([i.data for i in batch]), strict=True):
+                image.box = found[0].box if found else None  # nothing found: the whole image
+
+        self._batched(images, detect)
+
+    def _embed(self, images: list[_Image]) -> None:
+        def embed(batch: list[_Image]) -> None:
+            vectors = self.embedder.embed([i.data for i in batch], [i.box for i in batch])
+            for image, vector in zip(batch, vectors, strict=True):
+                image.vector = vector
+
+        self._batched(images, embed)
+
+    def _index(self, images: list[_Image]) -> None:
+        self._each(images, self._index_one)
+
+    def _index_one(self, image: _Image) -> None:
+        assert image.vector is not None  # every live image was embedded
+        duplicate = self._duplicate_of(image)
+        if duplicate:
+            image.outcome = self._record(
+                image, ImageStatus.DUPLICATE, f"near-duplicate of {duplicate}, already indexed"
+            )
+            return
+        product = self.catalog.get_products([image.code]).get(image.code)
+        category = product.category if product else ""
+        self.index.upsert([IndexItem(image.image_id, image.vector, image.code, category)])
+        try:
+            image.outcome = self._record(image, ImageStatus.INDEXED, "")
+        except Exception:
+            # Compensate: no vector may answer searches without its ledger row. A replaced image keeps
+            # its (new) vector: its row still says indexed, and the retry rewrites the row.
+            if not (image.previous and image.previous.status == ImageStatus.INDEXED):
+                self.index.delete([image.image_id])
+            raise
+
+    def _duplicate_of(self, image: _Image) -> str:
         """The key of an image of the same product that this one nearly repeats, or ''."""
-        for hit in self.index.search(work.vector, k=10):
-            if hit.product_code == work.code and hit.image_id != work.image_id:
+        assert image.vector is not None
+        for hit in self.index.search(image.vector, k=10):
+            if hit.product_code == image.code and hit.image_id != image.image_id:
                 if hit.score >= self.duplicate_threshold:
                     other = self.catalog.get_image(hit.image_id)
                     return other.key if other else hit.image_id
                 return ""
         return ""
 
-    # -- the ledger ----------------------------------------------------------------------------------
+    # -- the ledger ------------------------------------------------------------------------------------
 
-    def _record(
-        self,
-        work: _Work,
-        status: Literal["indexed", "rejected", "filtered", "duplicate", "removed"],
-        reason: str,
-    ) -> Outcome:
+    def _record(self, image: _Image, status: ImageStatus, reason: str) -> Outcome:
         """Write the object's final state: the operator's report reads these rows. An object that was
-        indexed and is now refused leaves the index first; if the index is down, the event is retried
-        rather than recorded, so the ledger never says "rejected" while a vector still answers searches."""
-        if status != "indexed" and status != "removed":
-            previous = self.catalog.get_image(work.image_id)
-            if previous and previous.status == "indexed":
-                try:
-                    self.index.delete([work.image_id])
-                except Unavailable as error:
-                    return Outcome(work.event.key, "retry", error.message)
+        indexed and is now refused leaves the index first, so the ledger never says "rejected" while a
+        vector still answers searches (if the index is down, this raises and the object is retried)."""
+        was_indexed = image.previous is not None and image.previous.status == ImageStatus.INDEXED
+        if was_indexed and status not in (ImageStatus.INDEXED, ImageStatus.REMOVED):
+            self.index.delete([image.image_id])
         self.catalog.save_image(
             ProductImage(
-                image_id=work.image_id,
-                product_code=work.code,
-                key=work.event.key,
+                image_id=image.image_id,
+                product_code=image.code,
+                key=image.event.key,
                 status=status,
                 reason=reason,
-                sequencer=work.event.sequencer,
-                version=work.event.version,
-                tags=work.tags.to_dict() if work.tags else {},
-                box=work.box,
+                sequencer=image.event.sequencer,
+                version=image.event.version,
+                tags=image.tags.to_dict() if image.tags else {},
+                box=image.box,
                 updated_at=self.clock(),
             )
         )
-        return Outcome(work.event.key, status, reason)
+        return Outcome(image.event.key, status, reason)
 
-    def _reject_unplaceable(self, event: ObjectEvent, reason: str) -> Outcome:
-        return self._record(_Work(event, image_id_for(event.bucket, event.key), ""), "rejected", reason)
+
+def _stale(event: ObjectEvent, existing: ProductImage | None) -> str:
+    """Why this event changes nothing (a duplicate or out of order), or '' to process it."""
+    if existing is None:
+        return ""
+    if event.sequencer and existing.sequencer:
+        if not sequencer_after(event.sequencer, existing.sequencer):
+            return "duplicate or out-of-order event: a newer one was already applied"
+        return ""
+    if (
+        event.action == "created"
+        and event.version
+        and event.version == existing.version
+        and existing.status != ImageStatus.REMOVED
+    ):
+        return "this version was already ingested"
+    return ""

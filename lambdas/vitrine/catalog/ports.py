@@ -32,6 +32,9 @@ class Catalog(Protocol):
     ) -> list[ProductImage]:
         """Image records, newest first, optionally of one status or product."""
 
+    def image_ids(self, status: str) -> set[str]:
+        """The ids of every image record in ``status`` (reconciling the ledger with the index)."""
+
     def count_images(self) -> dict[str, int]:
         """How many images are in each status."""
 

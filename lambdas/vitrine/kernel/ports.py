@@ -56,6 +56,12 @@ class VectorIndex(Protocol):
     def search(self, vector: Sequence[float], k: int = 5, category: str | None = None) -> list[SearchHit]:
         """The ``k`` best *products* (hits collapsed per product), optionally of one category."""
 
+    def set_category(self, ids: Sequence[str], category: str) -> None:
+        """Change the category the filter sees for these vectors (unknown ids are ignored); the vectors stay."""
+
+    def ids(self) -> set[str]:
+        """Every live vector's id (reconciling the index with the ledger after a crash)."""
+
     def count(self) -> int:
         """How many vectors are live."""
 
@@ -86,8 +92,11 @@ class TextWriter(Protocol):
 class EventGuard(Protocol):
     """Lets one invocation at a time process an object event (SQS delivers at least once, concurrently)."""
 
-    def claim(self, event: ObjectEvent) -> Literal["new", "done", "busy"]:
-        """``new``: process it; ``done``: already processed; ``busy``: another invocation has it now."""
+    def claim(self, event: ObjectEvent, remaining_ms: int | None = None) -> Literal["new", "done", "busy"]:
+        """``new``: process it; ``done``: already processed; ``busy``: another invocation has it now.
+
+        ``remaining_ms``: the claimer's remaining time; a claim older than that is free to take again.
+        """
 
     def complete(self, event: ObjectEvent) -> None: ...
 

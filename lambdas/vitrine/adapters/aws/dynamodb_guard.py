@@ -41,16 +41,21 @@ class DynamoDbEventGuard:
             IdempotencyConfig(expires_after_seconds=expires_after_s), function_name="vitrine-ingest"
         )
 
-    def claim(self, event: ObjectEvent) -> Claim:
-        """``new``: process it; ``done``: already processed; ``busy``: another invocation has it now."""
+    def claim(self, event: ObjectEvent, remaining_ms: int | None = None) -> Claim:
+        """``new``: process it; ``done``: already processed; ``busy``: another invocation has it now.
+
+        ``remaining_ms`` (the Lambda's remaining time) makes the claim die with the invocation: if it
+        crashes or times out, a redelivery after that time claims the event again, instead of being
+        ``busy`` until the record expires a day later and the message dead-letters.
+        """
         try:
-            self.layer.save_inprogress(data=_data(event))
+            self.layer.save_inprogress(data=_data(event), remaining_time_in_millis=remaining_ms)
             return "new"
         except IdempotencyItemAlreadyExistsError:
             try:
                 record = self.layer.get_record(data=_data(event))
             except IdempotencyItemNotFoundError:  # expired between the two calls: claim it again
-                return self.claim(event)
+                return self.claim(event, remaining_ms)
             return "done" if record and record.status == "COMPLETED" else "busy"
         except IdempotencyPersistenceLayerError as error:
             raise Unavailable(f"idempotency store unavailable: {error}") from None

@@ -138,6 +138,31 @@ class OpenSearchIndex:
         actions = [{"_op_type": "delete", "_index": self.index, "_id": image_id} for image_id in ids]
         self._bulk("delete", actions, ignore_status=(404,))
 
+    def set_category(self, ids: Sequence[str], category: str) -> None:
+        """Partial updates of the ``category`` field only: the vectors are not sent again."""
+        if not ids:
+            return
+        actions = [
+            {"_op_type": "update", "_index": self.index, "_id": image_id, "doc": {"category": category}}
+            for image_id in ids
+        ]
+        self._bulk("set_category", actions, ignore_status=(404,))
+
+    def ids(self) -> set[str]:
+        """Every document id, scrolled without sources (used by reconciliation, not on a request path)."""
+        with self._mapped("ids"):
+            try:
+                return {
+                    hit["_id"]
+                    for hit in helpers.scan(
+                        self._client, index=self.index, query={"query": {"match_all": {}}}, _source=False
+                    )
+                }
+            except NotFoundError as error:
+                if _is_missing_index(error):
+                    return set()
+                raise
+
     def search(self, vector: Sequence[float], k: int = 5, category: str | None = None) -> list[SearchHit]:
         if k < 1:
             raise BadInput(f"k must be at least 1, not {k}")

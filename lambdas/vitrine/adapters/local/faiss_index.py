@@ -116,6 +116,18 @@ class FaissIndex:
             for image_id in ids:
                 self._retire(image_id)
 
+    def set_category(self, ids: Sequence[str], category: str) -> None:
+        with self._lock:
+            for image_id in ids:
+                label = self._labels.get(image_id)
+                if label is not None:
+                    entry = self._entries[label]
+                    self._entries[label] = _Entry(entry.id, entry.product_code, category)
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return set(self._labels)
+
     def search(self, vector: Sequence[float], k: int = 5, category: str | None = None) -> list[SearchHit]:
         """The ``k`` best products. HNSW answers first, over-fetching images; if tombstones, the category
         filter or several images per product leave fewer than ``k`` products, it fetches wider, and the

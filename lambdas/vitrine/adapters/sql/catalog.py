@@ -379,6 +379,11 @@ class SqlCatalog:
         with self._guard("list image records"), self._engine.begin() as conn:
             return [_image_from(row) for row in conn.execute(query.limit(max(limit, 0)))]
 
+    def image_ids(self, status: str) -> set[str]:
+        query = select(product_images.c.image_id).where(product_images.c.status == status)
+        with self._guard("list image ids"), self._engine.begin() as conn:
+            return set(conn.execute(query).scalars())
+
     def count_images(self) -> dict[str, int]:
         """Every known status with its count (zeros included, so a dashboard shows them all)."""
         counts = dict.fromkeys(_IMAGE_STATUSES, 0)

@@ -1,4 +1,5 @@
-"""Operators' routes: ``GET /health`` and ``GET /ingest/report`` (what was indexed, and why not)."""
+"""Service routes: ``GET /health`` (public: the page shows the demo banner and the catalog size from it) and
+the operators' ``GET /ops/ingest/report`` (what was indexed, and why not), behind the operator identity."""
 
 from __future__ import annotations
 
@@ -9,61 +10,85 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from vitrine import __version__
+from vitrine.api.auth import operator_only
+from vitrine.api.responses import (
+    CatalogSize,
+    HealthAnswer,
+    IndexSize,
+    IngestRecord,
+    IngestReport,
+    MatchThreshold,
+    documented,
+)
 from vitrine.catalog.domain import ImageStatus
 from vitrine.errors import Unavailable
 from vitrine.wiring import Services
 
+OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operator": []}]
+"""The OpenAPI security requirement of operator routes (the scheme is declared in :mod:`vitrine.api.app`)."""
+
+
+def build_ingest_report(services: Services, status: str | None = None, limit: int = 100) -> IngestReport:
+    """Counts per status and the latest records."""
+    records = services.catalog.list_images(status=status, limit=limit)
+    return IngestReport(
+        counts=services.catalog.count_images(),
+        items=[IngestRecord.model_validate(record) for record in records],
+    )
+
 
 def ingest_report(services: Services, status: str | None = None, limit: int = 100) -> dict[str, Any]:
-    """Counts per status and the latest records; shared by the API route and ``vitrine ingest --report``."""
-    records = services.catalog.list_images(status=status, limit=limit)
-    return {
-        "counts": services.catalog.count_images(),
-        "items": [
-            {
-                "key": r.key,
-                "product_code": r.product_code,
-                "status": r.status,
-                "reason": r.reason,
-                "updated_at": r.updated_at,
-            }
-            for r in records
-        ],
-    }
+    """:func:`build_ingest_report` as plain JSON data, for ``vitrine ingest --report``."""
+    return build_ingest_report(services, status, limit).model_dump(mode="json")
 
 
 def make_router(services: Services) -> Router:
     router = Router()
     s = services.settings
+    operator = operator_only(s)
 
-    @router.get("/health", summary="Profile, adapters in use, and catalog size")
-    def health() -> Response[dict[str, Any]]:
-        body: dict[str, Any] = {
-            "status": "ok",
-            "version": __version__,
-            "profile": s.profile,
-            "model_profile": s.models.model_profile,
-            "tiny_models": services.tiny_models,
-            "adapters": services.adapters,
-            "match_threshold": {"value": services.match_threshold[0], "source": services.match_threshold[1]},
-        }
+    @router.get(
+        "/health",
+        summary="Profile, adapters in use, and catalog size",
+        responses={
+            **documented("the service is up"),
+            503: {"description": "degraded: the catalog or the index cannot be reached (`reason` says why)"},
+        },
+    )
+    def health() -> Response[HealthAnswer]:
+        answer = HealthAnswer(
+            status="ok",
+            version=__version__,
+            profile=s.profile,
+            model_profile=s.models.model_profile,
+            tiny_models=services.tiny_models,
+            adapters=services.adapters,
+            match_threshold=MatchThreshold(
+                value=services.match_threshold[0], source=services.match_threshold[1]
+            ),
+        )
         status = 200
         try:
-            body["catalog"] = {
-                "products": services.catalog.count_products(),
-                "images": services.catalog.count_images(),
-            }
-            body["index"] = {"vectors": services.index.count()}
+            answer.catalog = CatalogSize(
+                products=services.catalog.count_products(), images=services.catalog.count_images()
+            )
+            answer.index = IndexSize(vectors=services.index.count())
         except Unavailable as error:
-            body.update(status="degraded", reason=error.message)
+            answer.status, answer.reason = "degraded", error.message
             status = 503
-        return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+        return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=answer)
 
-    @router.get("/ingest/report", summary="Ingestion outcomes: counts per status and the latest records")
+    @router.get(
+        "/ops/ingest/report",
+        summary="Ingestion outcomes: counts per status and the latest records (operators only)",
+        responses=documented("counts per status and the latest records, newest first", 401, 403, 422, 503),
+        security=OPERATOR_SECURITY,
+        middlewares=[operator],
+    )
     def report(
         status: Annotated[ImageStatus | None, Query(description="only records of this status")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> dict[str, Any]:
-        return ingest_report(services, status, limit)
+    ) -> IngestReport:
+        return build_ingest_report(services, status, limit)
 
     return router

@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, Field, model_validator
 
+from vitrine.api.responses import SEARCH_ANSWER, SearchAnswer, UploadGrant, documented
 from vitrine.errors import BadInput, NotFound, TooLarge
 from vitrine.search.visual_search import MAX_K
 from vitrine.wiring import Services
@@ -61,8 +62,15 @@ def make_router(services: Services) -> Router:
     router = Router()
     limits = services.settings.limits
 
-    @router.post("/search", summary="Find the products most similar to an item in a photo")
-    def search(request: Annotated[SearchRequest, Body()]) -> dict[str, Any]:
+    @router.post(
+        "/search",
+        summary="Find the products most similar to an item in a photo",
+        responses=documented(
+            "`no_object`, `choose` (the items to pick from) or `results` (at most k products)",
+            400, 404, 413, 415, 422, 503,
+        ),
+    )
+    def search(request: Annotated[SearchRequest, Body()]) -> SearchAnswer:
         if request.upload_key:
             if not UPLOAD_KEY.match(request.upload_key):
                 raise BadInput("upload_key is not a key returned by POST /api/uploads")
@@ -74,16 +82,22 @@ def make_router(services: Services) -> Router:
             image = decode_base64_image(request.image or "", limits.max_image_bytes)
         answer = services.visual_search.search(image, request.box, request.category, request.k)
         metrics.add_metric(name=f"Search_{answer['status']}", unit=MetricUnit.Count, value=1)
-        return answer
+        return SEARCH_ANSWER.validate_python(answer)
 
-    @router.post("/uploads", summary="Get a presigned upload for a photo too large to send inline")
-    def uploads(request: Annotated[UploadRequest, Body()]) -> dict[str, Any]:
+    @router.post(
+        "/uploads",
+        summary="Get a presigned upload for a photo too large to send inline",
+        responses=documented("where and how to upload the photo", 400, 413, 415, 422, 503),
+    )
+    def uploads(request: Annotated[UploadRequest, Body()]) -> UploadGrant:
         extension = UPLOAD_TYPES.get(request.content_type)
         if extension is None:
             raise BadInput(f"content_type must be one of {', '.join(UPLOAD_TYPES)}")
         if request.size > limits.max_image_bytes:
             raise TooLarge(f"photo is larger than {limits.max_image_bytes // (1024 * 1024)} MiB")
         key = f"uploads/{uuid.uuid4().hex}.{extension}"
-        return services.uploads.presign_upload(key, request.content_type, limits.max_image_bytes)
+        return UploadGrant.model_validate(
+            services.uploads.presign_upload(key, request.content_type, limits.max_image_bytes)
+        )
 
     return router
