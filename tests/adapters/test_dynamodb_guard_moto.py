@@ -42,7 +42,7 @@ def test_dynamodb_guard_moto_release_lets_a_redelivery_retry(guard: DynamoDbEven
     assert guard.claim(EVENT) == "new"
 
 
-def test_dynamodb_guard_moto_ingest_handler_skips_done_and_retries_busy(guard, stack) -> None:
+def test_dynamodb_guard_moto_ingest_handler_skips_done_and_retries_busy(guard, stack, monkeypatch) -> None:
     from handlers.ingest import verdicts
     from tests.conftest import jpeg
     from vitrine.kernel.events import s3_record, sqs_batch
@@ -54,7 +54,14 @@ def test_dynamodb_guard_moto_ingest_handler_skips_done_and_retries_busy(guard, s
     try:
         assert verdicts(event["Records"]) == {}
         assert stack.catalog.list_images(product_code="GD-1")[0].status == "indexed"
-        assert verdicts(event["Records"]) == {}  # done: skipped without calling the models
+        calls: list[str] = []
+        for name, endpoint in stack.endpoints.items():
+            real = endpoint.invoke
+            monkeypatch.setattr(
+                endpoint, "invoke", lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k)
+            )
+        assert verdicts(event["Records"]) == {}  # done: skipped
+        assert calls == []  # ... without calling any model
         other = ObjectEvent(stack.store.name, "products/GD-1/front.jpg", "created", "0D", info.etag)
         guard.claim(other)  # another invocation is working on a newer event of the same object
         record2 = s3_record(

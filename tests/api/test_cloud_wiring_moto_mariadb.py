@@ -57,12 +57,18 @@ def cloud(mariadb_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 def test_cloud_profile_wires_the_aws_adapters(cloud) -> None:
     from vitrine.wiring import build_services
 
+    from vitrine.adapters.aws.opensearch_index import OpenSearchIndex
+    from vitrine.adapters.aws.s3_store import S3Store
+    from vitrine.adapters.aws.sagemaker_endpoint import SageMakerEndpoint
+    from vitrine.adapters.local.offline_writer import OfflineWriter
+    from vitrine.adapters.sql.catalog import SqlCatalog
+
     services = build_services(cloud)
-    assert services.adapters["object_store"] == "s3 (vitrine-catalog)"
-    assert (
-        services.adapters["catalog"] == "aurora-mysql"
-        and services.adapters["models"] == "sagemaker (vitrine-*)"
-    )
+    assert isinstance(services.store, S3Store) and isinstance(services.uploads, S3Store)
+    assert isinstance(services.catalog, SqlCatalog)
+    assert isinstance(services.index, OpenSearchIndex)
+    assert all(isinstance(e, SageMakerEndpoint) for e in services.endpoints.values())
+    assert not isinstance(services.writer, OfflineWriter)
     assert services.catalog.count_products() == 0  # the schema was created through the secret's credentials
     services.store.put("products/SH-1/product.json", b"{}", "application/json")
     assert services.store.get("products/SH-1/product.json") == b"{}"
