@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,7 +97,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         result = ingest_folder(demo_dir, app.store, bar.update)
     counts = ", ".join(f"{k}={v}" for k, v in sorted(app.catalog.count_images().items()) if v)
     print(f"Demo catalog ingested: {counts}; {len(result.failed_messages)} to retry")
-    return cmd_calibrate(argparse.Namespace(truth=demo_dir / "street" / "truth.json", min_precision=0.9))
+    if not args.verbose:
+        print(f"Per-object logs: {s.home.resolve() / 'logs' / 'vitrine.jsonl'}")
+    return cmd_calibrate(
+        argparse.Namespace(truth=demo_dir / "street" / "truth.json", min_precision=0.9, from_prepare=True)
+    )
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -118,7 +121,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             else f" (no threshold reaches precision {args.min_precision}: no hit is confident)"
         )
     )
-    print("Restart `vitrine serve` to use it.")
+    if not getattr(args, "from_prepare", False):
+        print("Restart `vitrine serve` to use it.")
     return 0
 
 
@@ -132,6 +136,9 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitrine", description="Multimodal image intelligence for shops.")
+    parser.add_argument(
+        "--verbose", action="store_true", help="per-object JSON logs on the terminal (default: the log file)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="serve the API and the shopper's page locally")
@@ -193,11 +200,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _console(verbose: bool) -> None:
+    """Per-object logs to the log file unless ``--verbose``: import every handler first (each creates its
+    logger at import), then route them."""
+    if verbose:
+        return
+    import importlib
+
+    from vitrine.config import settings
+    from vitrine_dev.console import route_logs
+    from vitrine_dev.ingest import HANDLERS
+
+    for module in {"handlers.api", *HANDLERS.values()}:
+        importlib.import_module(module)
+    route_logs(settings().home)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    # Locally there is no CloudWatch to read embedded-metric lines: keep them off the terminal.
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    from vitrine_dev.console import quiet_libraries
+
+    quiet_libraries()
     args = build_parser().parse_args(argv)
     try:
+        _console(args.verbose)
         return int(args.func(args) or 0)
     except ConfigError as error:
         print(f"vitrine: {error.message}", file=sys.stderr)
