@@ -53,12 +53,16 @@ def plugin_score(ip: float) -> float:
     return 1 / (1 + d) if d >= 0 else 1 - d
 
 
+SHARDS = {"total": 1, "successful": 1, "skipped": 0, "failed": 0}
+
+
 @dataclass
 class Request:
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    query: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -86,6 +90,10 @@ class FakeOpenSearch:
         parts = [p for p in request.path.split("/") if p]
         if parts == ["_bulk"]:
             return 200, self._bulk(request.ndjson())
+        if parts[:2] == ["_search", "scroll"]:  # every hit came on the first page: the scroll is over
+            if request.method == "DELETE":
+                return 200, {"succeeded": True, "num_freed": 1}
+            return 200, {"_scroll_id": "s1", "_shards": SHARDS, "hits": {"hits": []}}
         index = parts[0]
         if index not in self.docs and (request.method, parts[1:]) != ("PUT", []):
             missing = {
@@ -102,6 +110,13 @@ class FakeOpenSearch:
             return 200, {"acknowledged": True, "shards_acknowledged": True, "index": index}
         if parts[1:] == ["_count"]:
             return 200, {"count": len(self.docs[index])}
+        if parts[1:] == ["_search"] and "scroll=" in request.query:
+            hits = [{"_index": index, "_id": doc_id} for doc_id in self.docs[index]]
+            return 200, {
+                "_scroll_id": "s1",
+                "_shards": SHARDS,
+                "hits": {"total": {"value": len(hits)}, "hits": hits},
+            }
         if parts[1:] == ["_search"]:
             return 200, self._search(index, request.json())
         return 400, {"error": {"type": "unexpected_request", "reason": request.path}}
@@ -114,6 +129,15 @@ class FakeOpenSearch:
             if op == "index":
                 self.docs.setdefault(index, {})[doc_id] = lines.pop(0)  # a missing index is auto-created
                 items.append({op: {"_index": index, "_id": doc_id, "status": 201, "result": "created"}})
+            elif op == "update":
+                doc = self.docs.get(index, {}).get(doc_id)
+                if doc is not None:
+                    doc.update(lines.pop(0)["doc"])
+                else:
+                    lines.pop(0)
+                status, result = (200, "updated") if doc is not None else (404, "document_missing")
+                items.append({op: {"_index": index, "_id": doc_id, "status": status, "result": result}})
+                errors = errors or doc is None
             else:
                 found = self.docs.get(index, {}).pop(doc_id, None) is not None
                 status, result = (200, "deleted") if found else (404, "not_found")
@@ -150,7 +174,8 @@ def fake() -> Iterator[tuple[FakeOpenSearch, int]]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = Request(self.command, urlsplit(self.path).path, dict(self.headers.items()), body)
+            url = urlsplit(self.path)
+            request = Request(self.command, url.path, dict(self.headers.items()), body, url.query)
             status, payload = state.answer(request)
             data = b"" if payload is None else json.dumps(payload).encode()
             self.send_response(status)
@@ -322,3 +347,30 @@ def test_opensearch_connect_signs_requests_with_sigv4_for_es(fake, monkeypatch: 
     authorization = state.requests[0].headers["Authorization"]
     assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDTESTING/")
     assert "/eu-west-1/es/aws4_request" in authorization
+
+
+def test_opensearch_index_http_set_category_sends_partial_updates_without_vectors(fake, client) -> None:
+    state, _ = fake
+    index = OpenSearchIndex(client, INDEX, DIM)
+    index.upsert(_items())
+
+    index.set_category(["img-3", "never-indexed"], "trousers")
+
+    assert state.requests[-1].ndjson() == [
+        {"update": {"_index": INDEX, "_id": "img-3"}},
+        {"doc": {"category": "trousers"}},
+        {"update": {"_index": INDEX, "_id": "never-indexed"}},
+        {"doc": {"category": "trousers"}},
+    ]
+    assert [h.image_id for h in index.search([0.0, 1.0, 0.0], k=1, category="trousers")] == ["img-3"]
+
+
+def test_opensearch_index_http_ids_scrolls_every_document_without_sources(fake, client) -> None:
+    state, _ = fake
+    index = OpenSearchIndex(client, INDEX, DIM)
+    assert index.ids() == set()  # no index yet
+    index.upsert(_items())
+
+    assert index.ids() == {"img-1", "img-2", "img-3", "img-4"}
+    first = next(r for r in state.requests if "scroll=" in r.query)
+    assert "_source=false" in first.query

@@ -136,6 +136,23 @@ def test_index_category_filter_returns_only_that_category(
     assert filled.search(query, k=5, category="no-such-category") == []
 
 
+def test_index_set_category_moves_vectors_to_another_filter_and_keeps_them(
+    harness: Harness, filled: VectorIndex, clusters: Clusters, rng: np.random.Generator
+) -> None:
+    p0 = [item.id for item in clusters.items if item.product_code == "P0"]
+    filled.set_category([*p0, "never-indexed"], "sale")
+    harness.flush(filled)
+    hits = filled.search(clusters.near(0, rng), k=5, category="sale")
+    assert [hit.product_code for hit in hits] == ["P0"]
+    assert filled.count() == len(clusters.items)
+
+
+def test_index_ids_are_the_live_vectors(harness: Harness, filled: VectorIndex, clusters: Clusters) -> None:
+    filled.delete(["P5-0"])
+    harness.flush(filled)
+    assert filled.ids() == {item.id for item in clusters.items} - {"P5-0"}
+
+
 def test_index_rare_category_is_found_beyond_the_first_fetch(
     harness: Harness, rng: np.random.Generator
 ) -> None:
