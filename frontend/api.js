@@ -7,12 +7,16 @@
 const INLINE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export class ApiError extends Error {
-  /** @param {string} message readable sentence; @param {{code?: string, retryAfter?: number|null}} details */
-  constructor(message, { code = "error", retryAfter = null } = {}) {
+  /**
+   * @param {string} message readable sentence
+   * @param {{code?: string, retryAfter?: number|null, status?: number|null}} details
+   */
+  constructor(message, { code = "error", retryAfter = null, status = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.code = code;
     this.retryAfter = retryAfter;
+    this.status = status;
   }
 }
 
@@ -43,16 +47,22 @@ async function send(url, init) {
   }
 }
 
-async function requestJson(path, { body, signal } = {}) {
+async function requestJson(path, { body, signal, headers = {} } = {}) {
   const init = body === undefined
-    ? { method: "GET", signal }
-    : { method: "POST", signal, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+    ? { method: "GET", signal, headers }
+    : {
+        method: "POST",
+        signal,
+        headers: { ...headers, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      };
   const response = await send(apiUrl(path), init);
   const payload = await response.json().catch(() => null);
   if (!response.ok) {
     throw new ApiError(payload?.message || fallbackMessage(response.status), {
       code: payload?.error ?? `http_${response.status}`,
       retryAfter: retryAfterSeconds(response),
+      status: response.status,
     });
   }
   if (payload === null) {
@@ -64,6 +74,16 @@ async function requestJson(path, { body, signal } = {}) {
 /** The service's profile and catalog size: `{status, tiny_models, catalog: {products}, ...}`. */
 export function fetchHealth(signal) {
   return requestJson("health", { signal });
+}
+
+/**
+ * The ingestion report (operators only): `{counts: {status: n}, items: [{key, product_code, status, reason,
+ * updated_at}]}`. `token` goes as `Authorization: Bearer`; a refused one is an ApiError with status 401/403.
+ */
+export function fetchIngestReport({ token, status = "", limit = 100, signal } = {}) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (status) query.set("status", status);
+  return requestJson(`ops/ingest/report?${query}`, { signal, headers: { Authorization: `Bearer ${token}` } });
 }
 
 // Per photo (a Blob), what we already computed for it: re-sending the same photo with a chosen box

@@ -3,6 +3,7 @@
 // photo, view.js draws. No framework and no build step: the files are served as they are.
 
 import { fetchHealth, searchPhoto } from "./api.js";
+import { initOperatorArea } from "./ops.js";
 import { preparePhoto } from "./photo.js";
 import * as view from "./view.js";
 
@@ -115,4 +116,5 @@ async function showServiceState() {
 }
 
 bindPicker();
+initOperatorArea();
 showServiceState();

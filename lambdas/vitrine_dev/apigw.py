@@ -122,11 +122,15 @@ def multipart_to_json(content_type: str, body: bytes) -> bytes:
     Werkzeug's multipart parser reads the parts; any part it cannot parse, an unknown or non-text field,
     or a value of the wrong shape is :class:`BadInput` (400), a field over 64 KiB :class:`TooLarge`."""
     mimetype, options = parse_options_header(content_type)
-    parser = FormDataParser(max_form_memory_size=MAX_FORM_FIELD_BYTES, max_form_parts=MAX_FORM_PARTS)
+    parser = FormDataParser(
+        max_form_memory_size=MAX_FORM_FIELD_BYTES, max_form_parts=MAX_FORM_PARTS, silent=False
+    )
     try:
         _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
     except RequestEntityTooLarge:
-        raise TooLarge(f"a form field is over {MAX_FORM_FIELD_BYTES // 1024} KiB or the form has too many parts") from None
+        raise TooLarge(
+            f"a form field is over {MAX_FORM_FIELD_BYTES // 1024} KiB or the form has too many parts"
+        ) from None
     except ValueError as error:
         raise BadInput(f"the multipart form cannot be parsed: {error}") from None
     unknown = (set(form) | set(files)) - SEARCH_FORM_FIELDS

@@ -32,7 +32,7 @@ def test_health_names_profile_and_adapters(call) -> None:
 def test_openapi_lists_the_routes(call) -> None:
     status, body, _ = call("GET", "/api/openapi.json")
     assert status == 200
-    assert {"/search", "/uploads", "/health", "/ingest/report"} <= set(body["paths"])
+    assert {"/search", "/uploads", "/health", "/ops/ingest/report"} <= set(body["paths"])
     assert "post" in body["paths"]["/search"] and body["servers"][0]["url"] == "/api"
 
 
@@ -116,11 +116,15 @@ def test_upload_refuses_other_types_and_huge_sizes(call, request_body, status) -
     assert call("POST", "/api/uploads", request_body)[0] == status
 
 
-def test_ingest_report_lists_outcomes(call) -> None:
-    status, body, _ = call("GET", "/api/ingest/report", query={"status": "indexed", "limit": "3"})
+def test_ingest_report_lists_outcomes(call, operator_token) -> None:
+    signed_in = {"Authorization": f"Bearer {operator_token}"}
+    status, body, _ = call(
+        "GET", "/api/ops/ingest/report", query={"status": "indexed", "limit": "3"}, headers=signed_in
+    )
     assert status == 200 and body["counts"]["indexed"] > 0
     assert len(body["items"]) == 3 and {i["status"] for i in body["items"]} == {"indexed"}
-    assert call("GET", "/api/ingest/report", query={"status": "bogus"})[0] == 422
+    assert call("GET", "/api/ops/ingest/report", query={"status": "bogus"}, headers=signed_in)[0] == 422
+    assert call("GET", "/api/ingest/report")[0] == 404  # the old public path is gone
 
 
 def test_model_failure_is_503_with_retry_hint_not_a_trace(call, stack, demo_catalog, monkeypatch) -> None:
@@ -139,3 +143,26 @@ def test_model_failure_is_503_with_retry_hint_not_a_trace(call, stack, demo_cata
 
 def test_unknown_route_is_404(call) -> None:
     assert call("GET", "/api/nope")[0] == 404
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", "image/jpeg"])
+def test_body_that_is_not_json_is_415_in_lambda_too(content_type) -> None:
+    from handlers.api import handler
+    from tests.api.conftest import rest_event
+    from vitrine_dev.lambda_context import LocalContext
+
+    event = rest_event("POST", "/api/search", json.dumps({"image": b64(jpeg())}))
+    event["headers"]["Content-Type"] = content_type
+    response = handler(event, LocalContext())
+    body = json.loads(response["body"])
+    assert (
+        response["statusCode"] == 415
+        and body["error"] == "bad_input"
+        and "application/json" in body["message"]
+    )
+
+
+def test_json_nested_100000_deep_is_400_in_lambda_too(call) -> None:
+    status, body, _ = call("POST", "/api/search", "[" * 100_000 + "]" * 100_000)
+    assert status == 400 and body == {"error": "bad_input", "message": "the JSON body is nested too deeply"}
+    assert call("GET", "/api/health")[0] == 200  # and the next request is fine

@@ -55,13 +55,12 @@ def cloud(mariadb_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator:
 
 
 def test_cloud_profile_wires_the_aws_adapters(cloud) -> None:
-    from vitrine.wiring import build_services
-
     from vitrine.adapters.aws.opensearch_index import OpenSearchIndex
     from vitrine.adapters.aws.s3_store import S3Store
     from vitrine.adapters.aws.sagemaker_endpoint import SageMakerEndpoint
     from vitrine.adapters.local.offline_writer import OfflineWriter
     from vitrine.adapters.sql.catalog import SqlCatalog
+    from vitrine.wiring import build_services
 
     services = build_services(cloud)
     assert isinstance(services.store, S3Store) and isinstance(services.uploads, S3Store)

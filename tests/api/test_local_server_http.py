@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +13,8 @@ from tests.api.test_api_lambda_handler import street_photo
 
 
 @pytest.fixture(scope="module")
-def server(stack) -> Iterator[tuple[str, int]]:
-    from vitrine_dev.server import VitrineServer
-
-    httpd = VitrineServer(("127.0.0.1", 0), stack)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd.server_address[:2]
-    httpd.shutdown()
-    httpd.server_close()
+def server(local_server) -> tuple[str, int]:
+    return local_server.address
 
 
 def request(server, method: str, path: str, body: bytes = b"", headers: dict | None = None):

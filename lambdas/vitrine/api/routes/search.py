@@ -67,7 +67,12 @@ def make_router(services: Services) -> Router:
         summary="Find the products most similar to an item in a photo",
         responses=documented(
             "`no_object`, `choose` (the items to pick from) or `results` (at most k products)",
-            400, 404, 413, 415, 422, 503,
+            400,
+            404,
+            413,
+            415,
+            422,
+            503,
         ),
     )
     def search(request: Annotated[SearchRequest, Body()]) -> SearchAnswer:
