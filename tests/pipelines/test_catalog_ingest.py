@@ -185,7 +185,27 @@ def test_image_before_its_product_json_still_lands_and_gets_its_category(world: 
     world.ingestion.ingest(
         [world.put("products/HT-1/product.json", b'{"name": "Green hat", "category": "Hat"}')]
     )
+    calls = (len(world.detect.requests), len(world.embed.requests), len(world.tagger.calls))
     assert [h.product_code for h in world.index.search(vector, k=5, category="hat")] == ["HT-1"]
+    assert calls == (1, 1, 1)  # only the index metadata changed: no model ran again for the category
+
+
+def test_one_broken_catalog_read_retries_that_event_and_the_batch_goes_on(world: World, monkeypatch) -> None:
+    events = [
+        world.put(f"products/CB-{n}/front.jpg", jpeg((20 * n, 120, 40), pattern=5 + n)) for n in range(3)
+    ]
+    real = world.catalog.get_image
+    broken = image_id_for(BUCKET, events[1].key)
+
+    def get_image(image_id):
+        if image_id == broken:
+            raise ConnectionResetError("server closed the connection")
+        return real(image_id)
+
+    monkeypatch.setattr(world.catalog, "get_image", get_image)
+    outcomes = world.ingestion.ingest(events)
+    assert [o.status for o in outcomes] == ["indexed", "retry", "indexed"]
+    assert "ConnectionResetError" in outcomes[1].reason or "closed" in outcomes[1].reason
 
 
 @pytest.mark.parametrize(
