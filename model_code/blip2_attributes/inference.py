@@ -6,6 +6,9 @@ Request: ``{"image": b64, "questions": ["What is the fabric of the shirt?", ...]
 
 A fine-tuned model arrives either merged or as a PEFT LoRA adapter in ``adapter/`` beside the base
 weights; the adapter is merged at load time, so serving costs the same either way.
+
+The image goes through the vision encoder and the Q-Former once per request, whatever the number of questions:
+its query features are reused for every prompt (transformers' ``generate`` would encode one copy per prompt).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from common.imaging import b64decode_image, decode, inspect
 from common.payload import MAX_BATCH, InputError, integer, json_response, read_json
-from common.runtime import configure_torch, device, dtype_for, input_side, to_model
+from common.runtime import configure_torch, device, input_side, to_model, weights_dtype
 
 ADAPTER_DIR = "adapter"
 MAX_QUESTION_CHARS = 500
@@ -49,16 +52,28 @@ class Prediction:
 def model_fn(model_dir: str) -> Answerer:
     """Load BLIP-2 and, when ``model_dir/adapter`` holds a LoRA adapter, merge it into the weights.
 
-    The model goes to :func:`device` in half precision where there is a GPU (:func:`dtype_for`); the dtype is
-    given to ``from_pretrained`` rather than applied afterwards, so the modules BLIP-2 keeps in float32
-    (the Q-Former) stay there.
+    The model goes to :func:`device` in half precision where there is a GPU, on the CPU in float32 where it fits
+    (:func:`weights_dtype`); the dtype is given to ``from_pretrained`` rather than applied afterwards, so the
+    modules BLIP-2 keeps in float32 (the Q-Former) stay there.
+
+    A processor saved without ``num_query_tokens`` (older hub folders) writes no image tokens into the prompt, and
+    ``generate`` then answers without looking at the image and says nothing; it takes the model's number.
     """
     target = device()
     configure_torch(target)
+    dtype = weights_dtype(target, model_dir, half=True)
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
     processor = Blip2Processor.from_pretrained(model_dir)
-    model = Blip2ForConditionalGeneration.from_pretrained(model_dir, dtype=dtype_for(target, half=True))
+    model = Blip2ForConditionalGeneration.from_pretrained(model_dir, dtype=dtype)
+    if getattr(processor, "num_query_tokens", None) is None:
+        processor.num_query_tokens = model.config.num_query_tokens
+    image_id = processor.tokenizer.convert_tokens_to_ids(str(processor.image_token))
+    if image_id != model.config.image_token_id:
+        raise ValueError(
+            f"{model_dir}: the processor's image token has id {image_id}, the model expects "
+            f"{model.config.image_token_id}: the query features would land nowhere"
+        )
     adapter = Path(model_dir) / ADAPTER_DIR
     if (adapter / "adapter_config.json").is_file():
         from peft import PeftModel
@@ -106,18 +121,42 @@ def input_fn(body: bytes | str, content_type: str) -> Query:
     )
 
 
+def _generate(model: Any, pixel_values: Any, input_ids: Any, attention_mask: Any, **options: Any) -> Any:
+    """BLIP-2's ``generate`` with the image encoded once for every row of ``input_ids``.
+
+    ``pixel_values`` is one image; its query features (vision encoder, Q-Former, projection) fill the image
+    tokens of each prompt, then the language model generates, as ``Blip2ForConditionalGeneration.generate``
+    does after encoding one image per row.
+    """
+    features = model.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
+    embeddings = model.get_input_embeddings()(input_ids)
+    features = features.to(embeddings.device, embeddings.dtype).expand(input_ids.shape[0], -1, -1)
+    mask = model.get_placeholder_mask(input_ids, embeddings)
+    if int(mask[..., 0].sum()) != features.shape[0] * features.shape[1]:
+        raise ValueError("the prompts' image tokens do not match the model's query tokens")
+    inputs = {"inputs_embeds": embeddings.masked_scatter(mask, features), "attention_mask": attention_mask}
+    if not model.language_model.config.is_encoder_decoder:
+        inputs["input_ids"] = input_ids
+    return model.language_model.generate(**inputs, **options)
+
+
 def predict_fn(query: Query, answerer: Answerer) -> Prediction:
-    """All prompts about the image in one ``generate`` call on the model's device; the image is decoded
-    once, and the generated ids come back to the CPU to be decoded."""
+    """All prompts about the image in one ``generate`` call on the model's device; the image is decoded and
+    encoded once, and the generated ids come back to the CPU to be decoded."""
     import torch
 
     image = decode(query.image, target=answerer.side)
-    inputs = answerer.processor(
-        images=[image] * len(query.prompts), text=query.prompts, padding=True, return_tensors="pt"
-    )
+    # one image for every prompt: the processor still puts the image tokens in front of each of them
+    inputs = answerer.processor(images=[image], text=query.prompts, padding=True, return_tensors="pt")
     inputs = to_model(inputs, answerer.model)
     with torch.inference_mode():
-        output = answerer.model.generate(**inputs, max_new_tokens=query.max_new_tokens).cpu()
+        output = _generate(
+            answerer.model,
+            inputs["pixel_values"],
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            max_new_tokens=query.max_new_tokens,
+        ).cpu()
     if answerer.model.config.use_decoder_only_language_model:
         output = output[:, inputs["input_ids"].shape[1] :]  # a decoder-only model echoes the prompt
     answers = answerer.processor.batch_decode(output, skip_special_tokens=True)

@@ -2,8 +2,10 @@
 
 Data (``--train``, default ``$SM_CHANNEL_TRAINING``): ``qa.jsonl`` with ``{"image": "rel/path.jpg",
 "question": "What is the fabric of the shirt?", "answer": "cotton"}`` a line, paths relative to that folder.
-Prompts use the handler's ``Question: ... Answer:`` format. LoRA targets the language model's attention
-(T5: ``q``/``v``; OPT: ``q_proj``/``v_proj``), chosen from the base model's config.
+Prompts use the handler's ``Question: ... Answer:`` format. LoRA follows the published BLIP-2 recipe: rank 8,
+alpha 32 (``--lora-rank``, ``--lora-alpha``), dropout 0.05, on the language model's attention queries and values
+(T5: ``q``/``v``; OPT and Llama: ``q_proj``/``v_proj``), chosen from the base model's config. The base weights
+load in float32 (``--base-dtype``), whatever dtype the checkpoint was saved in.
 
 Output (``--model-dir``, default ``$SM_MODEL_DIR``): the base weights, the processor and the adapter in
 ``adapter/`` (``inference.py`` merges it at load), or with ``--merge`` the merged weights only.
@@ -28,15 +30,18 @@ from blip2_attributes.inference import QUESTION_FORMAT
 from common.runtime import to_model
 from common.training import (
     add_lora,
+    add_lora_arguments,
     answer_only_inputs,
+    base_dtype,
     load_rgb,
     sampled_parser,
     seed_all,
     to_training_device,
     train_sampled,
+    write_summary,
 )
 
-LORA_TARGETS = {"t5": ["q", "v"], "opt": ["q_proj", "v_proj"]}
+LORA_TARGETS = {"t5": ["q", "v"], "opt": ["q_proj", "v_proj"], "llama": ["q_proj", "v_proj"]}
 
 
 def lora_targets(model_type: str) -> list[str]:
@@ -77,7 +82,7 @@ def batch_inputs(processor: Any, rows: list[dict[str, Any]], decoder_only: bool)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = sampled_parser(__doc__.split("\n\n")[0], steps=300, batch_size=8, lr=1e-4)
-    parser.add_argument("--lora-rank", type=int, default=8)
+    add_lora_arguments(parser, rank=8, alpha=32)
     parser.add_argument("--merge", action="store_true", help="save merged weights instead of base + adapter/")
     return parser.parse_args(argv)
 
@@ -90,14 +95,17 @@ def main(argv: list[str] | None = None) -> float:
     seed_all(args.seed)
     rows = read_examples(args.train)
     processor = Blip2Processor.from_pretrained(args.base_model)
-    base = Blip2ForConditionalGeneration.from_pretrained(args.base_model)
+    base = Blip2ForConditionalGeneration.from_pretrained(args.base_model, dtype=base_dtype(args.base_dtype))
+    if getattr(processor, "num_query_tokens", None) is None:  # as the handler does: else no image tokens
+        processor.num_query_tokens = base.config.num_query_tokens
     decoder_only = base.config.use_decoder_only_language_model
     if not args.merge:
         base.save_pretrained(args.model_dir)  # untouched base weights: the adapter is applied on top at load
+    targets = lora_targets(base.config.text_config.model_type)
     model = to_training_device(
-        add_lora(base, args.lora_rank, lora_targets(base.config.text_config.model_type))
+        add_lora(base, targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout)
     )
-    loss = train_sampled(
+    losses = train_sampled(
         model,
         rows,
         lambda batch: model(**to_model(batch_inputs(processor, batch, decoder_only), model)).loss,
@@ -109,7 +117,10 @@ def main(argv: list[str] | None = None) -> float:
         model.save_pretrained(args.model_dir / "adapter")
     processor.tokenizer.padding_side = "left" if decoder_only else "right"
     processor.save_pretrained(args.model_dir)
-    return float(loss.item())
+    last = losses[-1] if losses else float("nan")
+    summary = {"steps": len(losses), "first_loss": losses[0] if losses else last, "last_loss": last}
+    write_summary(args.model_dir, summary | {"lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha})
+    return last
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ silently compute on the CPU of a GPU instance. torch is imported only when a fun
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
+import struct
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -60,6 +64,96 @@ def dtype_for(target: Any, *, half: bool = False) -> Any:
     if not half or torch.device(target).type != "cuda":
         return torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+class ModelTooLarge(MemoryError):
+    """``model_fn`` refuses a model whose weights, in the dtype they would run in, do not fit in memory."""
+
+
+MEMORY_SHARE = 0.8
+"""The share of the available memory a model's weights may take on the CPU: activations and the request need the rest."""
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: ``MemAvailable``, capped by its cgroup's limit less its usage (a
+    container sees the host's ``/proc/meminfo``); ``None`` where neither can be read."""
+    found: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
+    ):
+        try:
+            cap = Path(limit).read_text().strip()
+            if cap != "max" and int(cap) < 2**60:
+                found.append(int(cap) - int(Path(usage).read_text().strip()))
+                break
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
+
+
+def checkpoint_parameters(model_dir: str | Path) -> int | None:
+    """How many parameters the ``*.safetensors`` files at the top of ``model_dir`` hold, read from their headers
+    (no tensor is loaded); ``None`` when there are none (a hub id, or another format)."""
+    files = sorted(Path(model_dir).glob("*.safetensors")) if Path(model_dir).is_dir() else []
+    if not files:
+        return None
+    total = 0
+    for path in files:
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        total += sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
+    return total
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slowly."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def weights_dtype(target: Any, model_dir: str | Path, *, half: bool = False) -> Any:
+    """The dtype to load ``model_dir`` in on ``target``: :func:`dtype_for`, unless on the CPU float32 weights
+    would not fit in memory (:data:`MEMORY_SHARE` of :func:`available_memory`).
+
+    Then a ``half`` model takes bfloat16 where the CPU has it (:func:`cpu_has_bfloat16`) and it fits; otherwise
+    :class:`ModelTooLarge` says so, rather than a load that swaps the machine to a halt or is killed midway
+    (llava-v1.6-mistral-7b is about 30 GB in float32). Sizes come from the safetensors headers; a folder without
+    them (a hub id) gets :func:`dtype_for` unchecked.
+    """
+    import torch
+
+    dtype = dtype_for(target, half=half)
+    if torch.device(target).type != "cpu":
+        return dtype
+    parameters, memory = checkpoint_parameters(model_dir), available_memory()
+    if parameters is None or memory is None:
+        return dtype
+    budget = memory * MEMORY_SHARE
+    if parameters * 4 <= budget:
+        return torch.float32
+    bfloat16 = half and cpu_has_bfloat16()
+    if bfloat16 and parameters * 2 <= budget:
+        return torch.bfloat16
+    gib = 2**30
+    need = f"{parameters / 1e9:.2f}B parameters take {parameters * 4 / gib:.1f} GiB in float32"
+    if bfloat16:
+        need += f" and {parameters * 2 / gib:.1f} GiB in bfloat16"
+    elif half:
+        need += " (this CPU has no native bfloat16)"
+    raise ModelTooLarge(
+        f"{model_dir}: {need}, more than the {budget / gib:.1f} GiB this process may use on the CPU "
+        f"({MEMORY_SHARE:.0%} of {memory / gib:.1f} GiB available); serve it on a GPU ({DEVICE_ENV}=cuda)"
+    )
 
 
 def configure_torch(target: Any = None) -> None:

@@ -110,8 +110,10 @@ def load_rgb(path: Path) -> Any:
 def to_training_device(model: Any) -> Any:
     """``model`` moved to :func:`common.runtime.device`, with torch set up for that device.
 
-    The weights stay in float32 whatever the device: AdamW's small updates vanish in 16-bit weights, and
-    the handlers choose their own serving precision when they load the result.
+    The weights keep the dtype the script loaded them in, which every script names explicitly (transformers 5
+    otherwise loads a checkpoint's own dtype, float16 for most hub checkpoints): float32 for what the optimiser
+    updates, because AdamW's small updates vanish in 16-bit weights. The handlers choose their own serving
+    precision when they load the result.
     """
     from common.runtime import configure_torch, device
 
@@ -120,11 +122,40 @@ def to_training_device(model: Any) -> Any:
     return model.to(target)
 
 
-def add_lora(base: Any, rank: int, targets: list[str] | str) -> Any:
-    """``base`` wrapped in a PEFT LoRA adapter of ``rank`` on ``targets`` (names, or one regex)."""
+BASE_DTYPES = ("float32", "bfloat16")
+
+
+def add_lora_arguments(parser: argparse.ArgumentParser, *, rank: int, alpha: int) -> None:
+    """``--lora-rank``, ``--lora-alpha``, ``--lora-dropout`` (0.05) and ``--base-dtype`` with a script's defaults.
+
+    ``--base-dtype bfloat16`` halves the frozen base weights' memory (a 7B model in float32 needs a 40 GB GPU);
+    the adapters PEFT adds stay in float32 either way, so what the optimiser updates keeps its precision.
+    """
+    parser.add_argument("--lora-rank", type=int, default=rank)
+    parser.add_argument(
+        "--lora-alpha", type=int, default=alpha, help=f"LoRA scaling numerator (default {alpha})"
+    )
+    parser.add_argument("--lora-dropout", type=float, default=0.05)
+    parser.add_argument(
+        "--base-dtype", choices=BASE_DTYPES, default="float32", help="dtype of the frozen base weights"
+    )
+
+
+def base_dtype(name: str) -> Any:
+    """The torch dtype ``--base-dtype`` names."""
+    import torch
+
+    if name not in BASE_DTYPES:
+        raise ValueError(f"--base-dtype must be one of {', '.join(BASE_DTYPES)}, got {name!r}")
+    return getattr(torch, name)
+
+
+def add_lora(base: Any, targets: list[str] | str, *, rank: int, alpha: int, dropout: float) -> Any:
+    """``base`` wrapped in a PEFT LoRA adapter on ``targets`` (module names, or one regex), with every setting
+    given by the caller: the published recipes differ (BLIP-2: r 8, alpha 32), so there is no default here."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.05, target_modules=targets)
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets)
     return get_peft_model(base, config)
 
 
@@ -152,27 +183,28 @@ def train_sampled(
     args: argparse.Namespace,
     *,
     log_every: int = 25,
-) -> Any:
+) -> list[float]:
     """``args.steps`` AdamW steps at ``args.lr`` on ``model``'s trainable parameters, each on a random sample
     of ``args.batch_size`` examples (``args`` as :func:`sampled_parser` parses them).
 
     Samples come from :mod:`random` (seeded by :func:`seed_all`); the loss is printed every ``log_every``
-    steps and at the last. Returns the last step's loss (NaN when there are no steps).
+    steps and at the last. Returns every step's loss, in order.
     """
     import torch
 
     steps = args.steps
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     model.train()
-    loss = torch.tensor(float("nan"))
+    losses: list[float] = []
     for step in range(1, steps + 1):
         loss = loss_of(random.sample(examples, min(args.batch_size, len(examples))))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        losses.append(loss.item())
         if step % log_every == 0 or step == steps:
-            print(f"step={step} loss={loss.item():.4f}", flush=True)
-    return loss
+            print(f"step={step} loss={losses[-1]:.4f}", flush=True)
+    return losses
 
 
 def run_epochs(

@@ -54,10 +54,13 @@ class Prediction:
 
 def model_fn(model_dir: str) -> Scorer:
     """Load the ranker folder (``image_encoder/``, ``text_encoder/``, head) written by ``save_pretrained``,
-    on :func:`device` in float32 (the ranker is small; its scores need no half precision)."""
+    on :func:`device` in float32 (the ranker is small; its scores need no half precision), whatever dtype the
+    encoders were saved in."""
+    import torch
+
     target = device()
     configure_torch(target)
-    ranker = CoverRanker.from_pretrained(model_dir).to(target).eval()
+    ranker = CoverRanker.from_pretrained(model_dir).to(device=target, dtype=torch.float32).eval()
     return Scorer(ranker=ranker, side=input_side(ranker.image_processor, 224))
 
 

@@ -128,11 +128,16 @@ class CoverRanker(nn.Module):
 
     @classmethod
     def from_encoders(cls, image_dir: str | Path, text_dir: str | Path, **sizes: int) -> CoverRanker:
-        """A ranker with pretrained encoders and a fresh head: where training starts."""
+        """A ranker with pretrained encoders and a fresh head: where training starts.
+
+        The encoders load in float32 whatever dtype their checkpoints were saved in (transformers 5 otherwise
+        keeps a checkpoint's own, float16 for most hub CLIP and BGE weights): the head is float32, training
+        updates the image encoder, and the endpoint serves the ranker in float32.
+        """
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer, CLIPVisionModel
 
-        image_encoder = CLIPVisionModel.from_pretrained(image_dir)
-        text_encoder = AutoModel.from_pretrained(text_dir, add_pooling_layer=False)
+        image_encoder = CLIPVisionModel.from_pretrained(image_dir, dtype=torch.float32)
+        text_encoder = AutoModel.from_pretrained(text_dir, add_pooling_layer=False, dtype=torch.float32)
         config = RankerConfig(
             image_dim=image_encoder.config.hidden_size, text_dim=text_encoder.config.hidden_size, **sizes
         )

@@ -87,3 +87,83 @@ def test_blip2_model_fn_merges_a_lora_adapter_found_in_the_artifact(
     assert names and "PeftModel" not in type(merged).__name__
     base_weights, merged_weights = dict(base.named_parameters()), dict(merged.named_parameters())
     assert not torch.equal(base_weights[names[0]], merged_weights[names[0]])
+
+
+def count_rows(module, calls: list[int]):
+    """A forward pre-hook on ``module`` that records how many rows (images) each call gets."""
+
+    def record(_module, args, kwargs):
+        first = args[0] if args else next(iter(kwargs.values()))
+        calls.append(int(first.shape[0]))
+
+    return module.register_forward_pre_hook(record, with_kwargs=True)
+
+
+def test_blip2_encodes_the_image_once_whatever_the_number_of_questions(blip2, jpeg_bytes):
+    model = blip2.model.model
+    vision, qformer = [], []
+    hooks = [count_rows(model.vision_model, vision), count_rows(model.qformer, qformer)]
+    try:
+        for questions in (QUESTIONS[:1], QUESTIONS, QUESTIONS * 4):
+            vision.clear()
+            qformer.clear()
+            body = json.dumps({"image": b64(jpeg_bytes), "questions": questions, "max_new_tokens": 3})
+            assert len(blip2.call(body, JSON)["answers"]) == len(questions)
+            assert vision == [1] and qformer == [1], (len(questions), vision, qformer)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_blip2_answers_are_transformers_own_generate(blip2, jpeg_bytes):
+    """Reusing the image's features gives what ``generate`` gives with one copy of the image per prompt."""
+    import torch
+
+    from common.imaging import decode
+
+    answerer, module = blip2.model, blip2.module
+    prompts = [f"Question: {q} Answer:" for q in QUESTIONS]
+    image = decode(jpeg_bytes, target=answerer.side)
+    inputs = answerer.processor(images=[image] * 3, text=prompts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = answerer.model.generate(**inputs, max_new_tokens=6)
+    query = module.input_fn(
+        json.dumps({"image": b64(jpeg_bytes), "questions": QUESTIONS, "max_new_tokens": 6}), JSON
+    )
+    answers = module.predict_fn(query, answerer).answers
+    assert answers == [a.strip() for a in answerer.processor.batch_decode(expected, skip_special_tokens=True)]
+
+
+def test_blip2_model_fn_takes_num_query_tokens_from_the_model_when_the_processor_lacks_it(
+    blip2, packaged_model, tmp_path, jpeg_bytes, png_bytes
+):
+    """A hub processor config without ``num_query_tokens`` writes no image tokens: the model then answers blind
+    (``generate`` fills no placeholder and raises nothing). ``model_fn`` takes the number from the model."""
+    folder = tmp_path / "hub-processor"
+    shutil.copytree(packaged_model("blip2_attributes"), folder)
+    config_path = folder / "processor_config.json"
+    processor_config = json.loads(config_path.read_text())
+    del processor_config["num_query_tokens"]
+    config_path.write_text(json.dumps(processor_config))
+
+    answerer = blip2.module.model_fn(str(folder))
+    queries = answerer.model.config.num_query_tokens
+    assert answerer.processor.num_query_tokens == queries
+    image_id = answerer.model.config.image_token_id
+    from common.imaging import decode
+
+    ids = answerer.processor(images=[decode(jpeg_bytes)], text=["Question: q Answer:"])["input_ids"][0]
+    assert ids.count(image_id) == queries
+
+    seen = []
+    encoder = answerer.model.language_model.get_encoder()
+    hook = encoder.register_forward_pre_hook(
+        lambda _m, args, kwargs: seen.append(kwargs["inputs_embeds"].clone()), with_kwargs=True
+    )
+    try:
+        for image in (jpeg_bytes, png_bytes):
+            body = json.dumps({"image": b64(image), "questions": QUESTIONS[:1], "max_new_tokens": 1})
+            blip2.module.output_fn(blip2.module.predict_fn(blip2.module.input_fn(body, JSON), answerer), JSON)
+    finally:
+        hook.remove()
+    assert len(seen) == 2 and not seen[0].equal(seen[1])  # the language model sees the image

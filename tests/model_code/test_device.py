@@ -222,3 +222,48 @@ def test_predict_moves_processor_outputs_to_the_model(
     assert floats, "no module of the model got a float tensor"
     assert not unmoved, sorted(set(unmoved))
     assert answer
+
+
+def test_checkpoint_parameters_counts_from_the_safetensors_headers(runtime: ModuleType, tiny_model) -> None:
+    from transformers import LlavaNextForConditionalGeneration
+
+    folder = tiny_model("llava")
+    model = LlavaNextForConditionalGeneration.from_pretrained(folder)
+    assert runtime.checkpoint_parameters(folder) == sum(p.numel() for p in model.parameters())
+    assert runtime.checkpoint_parameters("llava-hf/llava-v1.6-mistral-7b-hf") is None  # a hub id: unknown
+
+
+def test_available_memory_is_what_this_machine_has(runtime: ModuleType) -> None:
+    memory = runtime.available_memory()
+    assert memory is not None and 0 < memory < 2**50
+
+
+def test_weights_dtype_on_the_cpu_is_float32_bfloat16_or_a_clear_refusal(
+    runtime: ModuleType, tiny_model, monkeypatch: pytest.MonkeyPatch, fake_gpus
+) -> None:
+    folder = tiny_model("llava")
+    parameters = runtime.checkpoint_parameters(folder)
+    cpu = torch.device("cpu")
+    share = runtime.MEMORY_SHARE
+
+    def memory(bytes_per_parameter: float) -> None:
+        monkeypatch.setattr(
+            runtime, "available_memory", lambda: int(parameters * bytes_per_parameter / share)
+        )
+
+    memory(4)
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
+    assert runtime.weights_dtype(cpu, folder, half=True) is torch.float32
+    memory(3)
+    assert runtime.weights_dtype(cpu, folder, half=True) is torch.bfloat16
+    with pytest.raises(runtime.ModelTooLarge, match=r"GiB in float32"):
+        runtime.weights_dtype(cpu, folder)  # an embedder or a detector never runs in 16 bits
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: False)
+    with pytest.raises(MemoryError, match=r"no native bfloat16.*VITRINE_DEVICE=cuda"):
+        runtime.weights_dtype(cpu, folder, half=True)
+    memory(1)
+    monkeypatch.setattr(runtime, "cpu_has_bfloat16", lambda: True)
+    with pytest.raises(runtime.ModelTooLarge, match=r"and .* GiB in bfloat16"):
+        runtime.weights_dtype(cpu, folder, half=True)
+    fake_gpus(1)
+    assert runtime.weights_dtype(torch.device("cuda"), folder, half=True) is torch.bfloat16  # not checked

@@ -75,6 +75,34 @@ def test_inprocess_endpoint_real_dino_embed_answers_like_sagemaker(
     assert answer["dim"] == 32 and len(answer["embeddings"]) == 1
 
 
+def test_inprocess_endpoint_real_llava_serves_a_hub_shaped_folder(
+    tiny_model: Callable[[str], Path], jpeg_bytes: bytes
+) -> None:
+    """In-process the handler imports its chat template from ``model_code/llava`` and puts it on a folder that
+    brings the hub's own template, so local answers are prompted as the DJL endpoint's are."""
+    import base64
+
+    endpoint = InProcessEndpoint("llava", MODEL_CODE, str(tiny_model("llava")))
+    uri = "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes).decode()
+    request = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": uri}}, {"type": "text", "text": "a"}],
+            }
+        ],
+        "max_tokens": 2,
+        "temperature": 0,
+    }
+    answer = json.loads(endpoint.invoke(json.dumps(request).encode(), "application/json"))
+    assert answer["object"] == "chat.completion" and "model" not in answer
+    tokenizer = endpoint._model.processor.tokenizer
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "<image>\na"}], tokenize=False, add_generation_prompt=True
+    )
+    assert prompt == "[INST] <image>\na [/INST]"
+
+
 def test_inprocess_endpoint_real_grounding_dino_maps_refusals(
     tiny_model: Callable[[str], Path], bad_images: dict[str, bytes]
 ) -> None:

@@ -94,3 +94,24 @@ def test_ranker_module_round_trips_through_its_folder_and_keeps_text_frozen(rank
     )
     assert not any(p.requires_grad for p in again.text_encoder.parameters())
     assert any(p.requires_grad for p in again.image_encoder.parameters())
+
+
+def test_ranker_loads_float32_whatever_dtype_its_encoders_were_saved_in(ranker, packaged_model, tmp_path):
+    """Hub CLIP and BGE weights are often float16, and transformers 5 keeps a checkpoint's dtype unless told:
+    the endpoint (``model_fn``) and training (``from_encoders``) both promise float32."""
+    import shutil
+
+    import torch
+    from transformers import AutoModel, CLIPVisionModel
+
+    folder = tmp_path / "float16"
+    shutil.copytree(packaged_model("ranker"), folder)
+    CLIPVisionModel.from_pretrained(folder / "image_encoder").half().save_pretrained(folder / "image_encoder")
+    text = AutoModel.from_pretrained(folder / "text_encoder", add_pooling_layer=False)
+    text.half().save_pretrained(folder / "text_encoder")
+    assert next(CLIPVisionModel.from_pretrained(folder / "image_encoder").parameters()).dtype == torch.float16
+
+    served = ranker.module.model_fn(str(folder)).ranker
+    assert {p.dtype for p in served.parameters()} == {torch.float32}
+    fresh = type(served).from_encoders(folder / "image_encoder", folder / "text_encoder")
+    assert {p.dtype for p in fresh.parameters()} == {torch.float32}

@@ -1,5 +1,9 @@
 """The training entry points of llava, ranker and blip2_attributes: ``main()`` runs a few steps on synthetic
-data from tiny models, and the served handler (``model_fn`` of the artifact) loads what it wrote."""
+data from tiny models, and the served handler (``model_fn`` of the artifact) loads what it wrote.
+
+The VLM runs must learn, not only run: their loss falls over the steps and the adapted weights change (the
+language model's attention projections, not the vision tower).
+"""
 
 from __future__ import annotations
 
@@ -68,21 +72,43 @@ def test_ranker_train_refuses_a_malformed_line_naming_it(tmp_path, tiny_model):
         train_module("ranker").main(args)
 
 
-def test_llava_train_main_two_steps_then_model_fn_chats_with_the_merged_output(
-    tmp_path, tiny_model, artifact_handler
-):
-    data = tmp_path / "data"
+def summary(out) -> dict:
+    return json.loads((out / "training_summary.json").read_text())
+
+
+def llava_data(folder):
     labels = ["pool", "lobby", "bathroom"]
     write_jsonl(
-        data / "labels.jsonl",
-        [{"image": n, "label": labels[i % 3]} for i, n in enumerate(write_images(data / "img", 3, PHOTO))],
+        folder / "labels.jsonl",
+        [{"image": n, "label": labels[i % 3]} for i, n in enumerate(write_images(folder / "img", 3, PHOTO))],
     )
+    return folder
+
+
+def test_llava_train_main_learns_then_model_fn_chats_with_the_merged_output(
+    tmp_path, tiny_model, artifact_handler
+):
+    from safetensors.torch import load_file
+
+    data = llava_data(tmp_path / "data")
     out = tmp_path / "out"
     loss = train_module("llava").main(
-        train_args(data, out, tiny_model("llava"), "--steps", "2", "--batch-size", "2")
+        train_args(data, out, tiny_model("llava"), "--steps", "6", "--batch-size", "3", "--lr", "1e-2")
     )
-    assert loss == loss and loss > 0  # a finite, positive loss on the answer tokens
+    record = summary(out)
+    assert record["steps"] == 6 and record["last_loss"] == loss
+    assert 0 < loss < record["first_loss"]  # it learned the answers
+    assert (record["lora_rank"], record["lora_alpha"]) == (16, 32)
     assert not (out / "adapter_config.json").exists()  # merged weights: what vLLM and model_fn load
+
+    base, tuned = load_file(tiny_model("llava") / "model.safetensors"), load_file(out / "model.safetensors")
+    legacy = {name.replace("vision_tower.", "vision_tower.vision_model.", 1): t for name, t in base.items()}
+    assert set(tuned) == set(legacy)  # saved with the names DJL's transformers 4.45 and vLLM load
+    changed = {name for name, tensor in tuned.items() if not tensor.equal(legacy[name])}
+    assert changed and all(name.startswith("language_model.model.layers.") for name in changed)
+    assert {name.rsplit(".", 2)[-2] for name in changed} == {"q_proj", "v_proj"}
+    config = json.loads((out / "tokenizer_config.json").read_text())
+    assert "[/INST]" in config["chat_template"]  # where DJL LMI 0.31 reads it
 
     handler = artifact_handler("llava").module
     vlm = handler.model_fn(str(out))
@@ -104,8 +130,29 @@ def test_llava_train_main_two_steps_then_model_fn_chats_with_the_merged_output(
     assert json.loads(answer)["object"] == "chat.completion"
 
 
+def test_llava_training_targets_end_with_the_eos_token(tmp_path, tiny_model):
+    """The hub template closes an answer with the text ``<\\s> ``: a model tuned on it never stops. The
+    serving template ends every answer with EOS, so the last supervised token is EOS."""
+    from transformers import AutoProcessor
+
+    data = llava_data(tmp_path / "data")
+    train = train_module("llava")
+    examples = train.read_examples(data)
+    hub = AutoProcessor.from_pretrained(tiny_model("llava"))
+    eos = hub.tokenizer.eos_token_id
+
+    def last_targets(processor) -> list[int]:
+        labels = train.batch_inputs(processor, examples, "What does this hotel photo show?")["labels"]
+        return [row[row != -100][-1].item() for row in labels]
+
+    assert eos not in last_targets(hub)  # the defect, as the hub's own template gives it
+    assert last_targets(train.use_serving_template(hub)) == [eos] * len(examples)
+
+
 @pytest.mark.parametrize("merge", [False, True])
-def test_blip2_train_main_two_steps_then_model_fn_answers(tmp_path, tiny_model, artifact_handler, merge):
+def test_blip2_train_main_learns_then_model_fn_answers(tmp_path, tiny_model, artifact_handler, merge):
+    from safetensors.torch import load_file
+
     data = tmp_path / "data"
     rows = [
         {"image": n, "question": "What is the fabric of the shirt?", "answer": a}
@@ -113,11 +160,22 @@ def test_blip2_train_main_two_steps_then_model_fn_answers(tmp_path, tiny_model, 
     ]
     write_jsonl(data / "qa.jsonl", rows)
     out = tmp_path / "out"
-    args = train_args(data, out, tiny_model("blip2_attributes"), "--steps", "2")
+    args = train_args(data, out, tiny_model("blip2_attributes"), "--steps", "6", "--lr", "1e-2")
     train = train_module("blip2_attributes")
     loss = train.main([*args, "--merge"] if merge else args)
-    assert loss == loss and loss > 0
+    record = summary(out)
+    assert 0 < loss == record["last_loss"] < record["first_loss"]
     assert (out / "adapter" / "adapter_config.json").is_file() is not merge
+
+    base = load_file(tiny_model("blip2_attributes") / "model.safetensors")
+    if merge:
+        tuned = load_file(out / "model.safetensors")
+        changed = {name for name, tensor in tuned.items() if not tensor.equal(base[name])}
+        assert changed and {name.rsplit(".", 2)[-2] for name in changed} == {"q", "v"}
+        assert all(name.startswith("language_model.") for name in changed)
+    else:
+        adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+        assert any("lora_B" in name and tensor.abs().sum() > 0 for name, tensor in adapter.items())
 
     handler = artifact_handler("blip2_attributes").module
     answerer = handler.model_fn(str(out))
@@ -131,8 +189,24 @@ def test_blip2_train_main_two_steps_then_model_fn_answers(tmp_path, tiny_model, 
     assert len(json.loads(answer)["answers"]) == 1
 
 
+def test_blip2_lora_is_the_published_recipe(tmp_path, tiny_model):
+    """BLIP-2's LoRA: rank 8, alpha 32 (not 2 x rank), dropout 0.05, on T5's q and v."""
+    data = tmp_path / "data"
+    names = write_images(data / "img", 1, PHOTO)
+    write_jsonl(data / "qa.jsonl", [{"image": names[0], "question": "What colour is it?", "answer": "red"}])
+    out = tmp_path / "out"
+    train = train_module("blip2_attributes")
+    train.main(train_args(data, out, tiny_model("blip2_attributes"), "--steps", "1"))
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], config["lora_dropout"]) == (8, 32, 0.05)
+    assert set(config["target_modules"]) == {"q", "v"}
+    defaults = train.parse_args(train_args(data, out, "base"))
+    assert (defaults.lora_rank, defaults.lora_alpha, defaults.base_dtype) == (8, 32, "float32")
+
+
 def test_blip2_lora_targets_follow_the_language_model():
     train = train_module("blip2_attributes")
     assert train.lora_targets("t5") == ["q", "v"] and train.lora_targets("opt") == ["q_proj", "v_proj"]
-    with pytest.raises(ValueError, match="llama"):
-        train.lora_targets("llama")
+    assert train.lora_targets("llama") == ["q_proj", "v_proj"]
+    with pytest.raises(ValueError, match="gpt2"):
+        train.lora_targets("gpt2")

@@ -5,6 +5,12 @@ installs ``code/requirements.txt``, puts ``code/`` on ``sys.path`` (so ``from co
 resolves to the copy of ``model_code/common`` shipped beside the handler) and calls ``code/inference.py``.
 Archives are reproducible: sorted members, fixed owner and timestamps.
 
+A handler folder with an ``artifact.py`` says how its weights folder must look where it is served:
+``compatible_files(folder)`` gives files to write instead of (or beside) the folder's own, and
+``weights_header(path)`` a safetensors file's new header. The llava one writes what DJL LMI 0.31's transformers
+4.45 and vLLM read (chat template in ``tokenizer_config.json``, ``preprocessor_config.json``, weight names...);
+the weights folder itself is left as it is.
+
 Our endpoints run with network isolation in private subnets, so the container's ``pip install`` cannot reach
 PyPI. Given a folder of wheels, the packager vendors the ones the requirements need (dependencies included)
 into ``code/wheels/`` and points ``code/requirements.txt`` at them, so the install at start-up runs offline.
@@ -14,14 +20,17 @@ from __future__ import annotations
 
 import email.parser
 import gzip
+import importlib.util
 import io
 import subprocess
 import sys
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, BinaryIO
 
 SKIPPED = {"__pycache__", ".pytest_cache", "train.py"}
 """Not served: caches, and the training entry point (training jobs ship their own source)."""
@@ -55,18 +64,63 @@ CONTAINER_PROVIDED = {"torch", "numpy", "pillow"}
 (a requirements file naming one directly still gets its wheel), so torch's GBs stay out of the artifact."""
 
 
+ARTIFACT_HOOK = "artifact.py"
+"""The optional module in ``model_code/<model>/`` that rewrites weights-folder files for the serving container."""
+
+
+@dataclass(frozen=True)
+class Spliced:
+    """A member made of ``head`` followed by ``path``'s bytes from ``offset`` on (a safetensors file with a new
+    header: its tensors are copied as they are, never loaded)."""
+
+    head: bytes
+    path: Path
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + self.path.stat().st_size - self.offset
+
+
+class _SplicedReader:
+    def __init__(self, spliced: Spliced, handle: BinaryIO) -> None:
+        self.head = io.BytesIO(spliced.head)
+        self.handle = handle
+        handle.seek(spliced.offset)
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.head.read(size)
+        if size < 0:
+            return chunk + self.handle.read()
+        return chunk + self.handle.read(size - len(chunk)) if len(chunk) < size else chunk
+
+
+def artifact_hook(handler_dir: Path) -> ModuleType | None:
+    """``handler_dir/artifact.py`` loaded from its file under a private name, or ``None`` when there is none."""
+    path = Path(handler_dir) / ARTIFACT_HOOK
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(f"vitrine_artifact_hook_{Path(handler_dir).name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _files(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and not SKIPPED.intersection(path.relative_to(folder).parts):
             yield path
 
 
-def _add(archive: tarfile.TarFile, source: Path | bytes, name: str) -> None:
-    if isinstance(source, bytes):
-        info = tarfile.TarInfo(name)
-        info.size = len(source)
-    else:
+Source = Path | bytes | Spliced
+
+
+def _add(archive: tarfile.TarFile, source: Source, name: str) -> None:
+    if isinstance(source, Path):
         info = archive.gettarinfo(str(source), arcname=name)
+    else:
+        info = tarfile.TarInfo(name)
+        info.size = source.size if isinstance(source, Spliced) else len(source)
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.mtime = 0
@@ -74,8 +128,24 @@ def _add(archive: tarfile.TarFile, source: Path | bytes, name: str) -> None:
     if isinstance(source, bytes):
         archive.addfile(info, io.BytesIO(source))
         return
-    with source.open("rb") as handle:
-        archive.addfile(info, handle)
+    with (source if isinstance(source, Path) else source.path).open("rb") as handle:
+        archive.addfile(info, handle if isinstance(source, Path) else _SplicedReader(source, handle))
+
+
+def _served_weights(weights_dir: Path, handler_dir: Path) -> list[tuple[Source, str]]:
+    """The weights folder's members as the serving container needs them (:data:`ARTIFACT_HOOK`), sorted by name."""
+    members: dict[str, Source] = {
+        path.relative_to(weights_dir).as_posix(): path for path in _files(weights_dir)
+    }
+    hook = artifact_hook(handler_dir)
+    if hook is not None:
+        members.update(hook.compatible_files(weights_dir))
+        for name, source in list(members.items()):
+            if isinstance(source, Path) and name.endswith(".safetensors"):
+                spliced = hook.weights_header(source)
+                if spliced is not None:
+                    members[name] = Spliced(spliced[0], source, spliced[1])
+    return [(members[name], name) for name in sorted(members)]
 
 
 def download_command(requirements: Path, dest: Path, python: str = sys.executable) -> list[str]:
@@ -222,7 +292,8 @@ def package_model(
     """Write ``out_tar`` from ``weights_dir`` and ``model_code/<model>`` + ``model_code/common``.
 
     With ``wheels_dir``, the wheels :func:`select_wheels` picks go to ``code/wheels/`` and
-    ``code/requirements.txt`` installs from them offline, as network-isolated endpoints need.
+    ``code/requirements.txt`` installs from them offline, as network-isolated endpoints need. The weights go in
+    as the handler's :data:`ARTIFACT_HOOK` rewrites them for its serving container, when it has one.
     """
     weights_dir, model_code_dir, out_tar = Path(weights_dir), Path(model_code_dir), Path(out_tar)
     handler_dir = model_code_dir / model
@@ -231,9 +302,7 @@ def package_model(
             raise FileNotFoundError(f"{model}: {required} is missing")
     if not (weights_dir / "config.json").is_file():
         raise FileNotFoundError(f"{weights_dir} has no config.json: not a from_pretrained folder")
-    members: list[tuple[Path | bytes, str]] = [
-        (path, path.relative_to(weights_dir).as_posix()) for path in _files(weights_dir)
-    ]
+    members = _served_weights(weights_dir, handler_dir)
     if any(name.startswith("code/") for _, name in members):
         raise ValueError(f"{weights_dir} already has a code/ folder; pass the bare weights")
     members += [
