@@ -3,6 +3,10 @@
 Each stack that owns buckets calls :func:`secure_bucket`, so no bucket can forget a setting. S3-managed
 keys (SSE-S3) rather than KMS: S3 server access logging and S3 → SQS notifications need no key policy
 plumbing, and the data is still encrypted at rest.
+
+Buckets are retained on stack deletion and on replacement, but not when the create that made them is rolled
+back (``RETAIN_ON_UPDATE_OR_DELETE``): a failed first deploy leaves no bucket behind to block the retry
+(a fixed name would collide) or to bill for.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ def _private_bucket(scope: Construct, construct_id: str, **props: Any) -> s3.Buc
         encryption=s3.BucketEncryption.S3_MANAGED,
         enforce_ssl=True,
         minimum_tls_version=1.2,
-        removal_policy=props.pop("removal_policy", RemovalPolicy.RETAIN),
+        removal_policy=props.pop("removal_policy", RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE),
         **props,
     )
 

@@ -20,6 +20,14 @@ MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attribu
 DETECT_AND_EMBED = ("grounding_dino", "dino_embed")
 """Endpoints both search and ingestion call; ingestion adds llava when it is the tagger."""
 
+JOBS = ("search", "catalog")
+"""The jobs a deployment can run (``vitrine:jobs``). ``search``: the shopper's visual search (the API calls
+the detector and the embedder in real time). ``catalog``: catalog ingestion and its backfill (the ingestion
+and backfill stacks; detector, embedder, and llava when it tags). A model's endpoint exists only when an
+enabled job calls it (``ModelsStack.grant_invoke``); a new job adds its name here with the stack that runs it."""
+
+BUCKET_KINDS = ("catalog", "uploads", "results")
+
 PRODUCTS_PREFIX = "products/"
 """Catalog objects of the visual-search job: ingested on arrival, served to shoppers as result images."""
 
@@ -47,7 +55,8 @@ class InfraConfig:
     instance_types: dict[str, str] | None = None
     endpoint_min_instances: int = 1
     endpoint_max_instances: int = 4
-    async_models: tuple[str, ...] = ()
+    artifact_digests: dict[str, str] | None = None
+    jobs: tuple[str, ...] = JOBS
     db_min_acu: float = 0.5
     db_max_acu: float = 8.0
     deletion_protection: bool = True
@@ -69,9 +78,14 @@ class InfraConfig:
 
     def __post_init__(self) -> None:
         """Refuse combinations that would only fail at deploy time, half an hour into ``cdk deploy``."""
-        unknown = set(self.async_models) - set(MODEL_NAMES)
+        unknown = set(self.jobs) - set(JOBS)
         if unknown:
-            raise ContextError(f"{PREFIX}asyncModels names unknown models: {sorted(unknown)}")
+            raise ContextError(f"{PREFIX}jobs names unknown jobs {sorted(unknown)}; known: {list(JOBS)}")
+        for model, digest in (self.artifact_digests or {}).items():
+            if len(digest) != 64 or set(digest) - set("0123456789abcdef"):
+                raise ContextError(
+                    f"{PREFIX}artifactDigests.{model} must be the sha256 (64 hex digits) of its model.tar.gz"
+                )
         if self.tagger not in ("model", "bedrock", "off"):
             raise ContextError(f"{PREFIX}tagger must be model, bedrock or off, not {self.tagger!r}")
         if self.search_data_nodes < 2 or self.search_data_nodes % 2:
@@ -95,6 +109,25 @@ class InfraConfig:
             return configured
         return f"s3://{self.artifact_bucket or default_bucket}/models/{model}/model.tar.gz"
 
+    def runs(self, job: str) -> bool:
+        """Whether ``job`` (one of :data:`JOBS`) is deployed."""
+        if job not in JOBS:
+            raise KeyError(f"no job {job!r}")
+        return job in self.jobs
+
+    def tagger_models(self) -> tuple[str, ...]:
+        """The endpoints the image tagger calls (none when Bedrock tags or tagging is off)."""
+        return ("llava",) if self.tagger == "model" else ()
+
+    def bucket_name_template(self, kind: str) -> str:
+        """The fixed, account-scoped name of the ``catalog``, ``uploads`` or ``results`` bucket, with
+        ``{account}`` unfilled (see :mod:`infra.nag`). Fixed so other stacks build grants and ARNs from the name
+        with no export between stacks; safe to retry because these buckets are retained except on a failed
+        create (``RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE``)."""
+        if kind not in BUCKET_KINDS:
+            raise KeyError(f"no bucket kind {kind!r}")
+        return f"{self.prefix}-{kind}-{{account}}-{self.region}"
+
     def function_role_name(self, function: str) -> str:
         """The fixed IAM role name of one Vitrine Lambda (``api``, ``ingest``, ``backfill``).
 
@@ -116,7 +149,8 @@ _FIELDS = {
     "instanceTypes": "instance_types",
     "endpointMinInstances": "endpoint_min_instances",
     "endpointMaxInstances": "endpoint_max_instances",
-    "asyncModels": "async_models",
+    "artifactDigests": "artifact_digests",
+    "jobs": "jobs",
     "dbMinCapacity": "db_min_acu",
     "dbMaxCapacity": "db_max_acu",
     "deletionProtection": "deletion_protection",
@@ -138,6 +172,12 @@ _FIELDS = {
 }
 """Context key (after ``vitrine:``) → field. The deploy guide lists the same keys."""
 
+_REMOVED = {
+    "asyncModels": "an endpoint is asynchronous when the code that calls it is (ModelsStack.grant_invoke); "
+    "a model no enabled job calls is not deployed at all (vitrine:jobs)",
+}
+"""Keys that no longer mean anything: given anyway, synth stops instead of silently ignoring them."""
+
 
 def _coerce(key: str, raw: Any, default: Any) -> Any:
     """Give a context value the type of its default; strings from ``-c key=value`` are parsed as JSON first."""
@@ -158,7 +198,7 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
             if not isinstance(value, list):
                 raise TypeError("expected a JSON list")
             return tuple(str(item) for item in value)
-        if key in ("modelArtifacts", "instanceTypes"):
+        if key in ("modelArtifacts", "instanceTypes", "artifactDigests"):
             if not isinstance(value, dict):
                 raise TypeError("expected a JSON object of model name to string")
             unknown = set(value) - set(MODEL_NAMES)
@@ -174,6 +214,9 @@ def load_config(scope: Construct) -> InfraConfig:
     """Read every ``vitrine:*`` context value under ``scope`` into an :class:`InfraConfig`."""
     defaults = InfraConfig()
     values: dict[str, Any] = {}
+    for key, why in _REMOVED.items():
+        if scope.node.try_get_context(PREFIX + key) is not None:
+            raise ContextError(f"context {PREFIX}{key} was removed: {why}")
     for key, field in _FIELDS.items():
         raw = scope.node.try_get_context(PREFIX + key)
         if raw is not None:

@@ -1,13 +1,21 @@
-"""SageMaker container images, chosen from a region map in code.
+"""SageMaker container images: repository and tag from ``infra/containers.toml``, registry from a region map.
 
-A lookup at synth (SDK call, SSM parameter) would make ``cdk synth`` need credentials and network; the
-Deep Learning Containers registry accounts change only when AWS opens a region, so a table is enough.
+The pin file is the one place a container version is chosen; the model requirements are tested against it
+(``tests/infra/test_model_requirements.py``), so a transformers range the container's torch cannot run fails
+the suite instead of an endpoint's start. A lookup at synth (SDK call, SSM parameter) would make ``cdk synth``
+need credentials and network; the Deep Learning Containers registry accounts change only when AWS opens a
+region, so a table is enough.
 Source: https://github.com/aws/deep-learning-containers/blob/master/available_images.md
 """
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PIN_FILE = Path(__file__).with_name("containers.toml")
 
 DLC_ACCOUNT = "763104351884"
 """Registry account of the Deep Learning Containers in most commercial regions."""
@@ -32,6 +40,11 @@ UNSUPPORTED_PREFIXES = ("cn-", "us-gov-", "us-iso")
 """Partitions with their own registries and ARNs; Vitrine does not target them."""
 
 
+def pins() -> dict[str, dict[str, Any]]:
+    """The pin file, one table per container."""
+    return tomllib.loads(PIN_FILE.read_text())
+
+
 @dataclass(frozen=True)
 class ContainerImage:
     """One Deep Learning Container: its repository and tag."""
@@ -52,10 +65,15 @@ class ContainerImage:
         return f"arn:aws:ecr:{region}:{account}:repository/{self.repository}"
 
 
-PYTORCH_INFERENCE = ContainerImage("pytorch-inference", "2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker")
+def _image(name: str) -> ContainerImage:
+    pin = pins()[name]
+    return ContainerImage(pin["repository"], pin["tag"])
+
+
+PYTORCH_INFERENCE = _image("pytorch_inference")
 """Runs ``model_code/<model>/inference.py`` through the SageMaker inference toolkit (model_fn ... output_fn)."""
 
-DJL_LMI = ContainerImage("djl-inference", "0.31.0-lmi13.0.0-cu124")
+DJL_LMI = _image("djl_lmi")
 """DJL Large Model Inference with vLLM rolling batch: serves LLaVA-NeXT with an OpenAI chat-completions API."""
 
 

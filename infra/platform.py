@@ -1,5 +1,9 @@
 """The whole deployment: every stack, wired in dependency order, in one region.
 
+Which stacks exist follows ``vitrine:jobs``: the catalog job brings the ingestion and backfill stacks; the
+network, data, models, API and frontend stacks are always there (the models stack holds only the endpoints
+some deployed job calls).
+
 Stacks are region-specific (container images and Bedrock ARNs are chosen per region at synth) and
 account-agnostic: with no account in the environment, CDK uses ``Fn::GetAZs`` for the two AZs instead of
 a context lookup, so ``cdk synth`` never needs credentials. ``cdk deploy`` fills in the account.
@@ -30,10 +34,10 @@ class Platform:
     network: NetworkStack
     data: DataStack
     models: ModelsStack
-    ingestion: IngestionStack
+    ingestion: IngestionStack | None
     api: ApiStack
     frontend: FrontendStack
-    backfill: BackfillStack
+    backfill: BackfillStack | None
 
 
 def build_platform(app: App) -> Platform:
@@ -42,7 +46,11 @@ def build_platform(app: App) -> Platform:
     env = Environment(region=config.region)
     name = config.prefix.title()
     network = NetworkStack(
-        app, f"{name}-Network", env=env, description="Vitrine network: VPC, endpoints, flow logs"
+        app,
+        f"{name}-Network",
+        config=config,
+        env=env,
+        description="Vitrine network: VPC, endpoints, flow logs",
     )
     data = DataStack(
         app,
@@ -55,27 +63,39 @@ def build_platform(app: App) -> Platform:
     # What every later stack receives (infra.stacks.base.PlatformStack).
     shared: dict[str, Any] = {"config": config, "network": network, "data": data, "env": env}
     models = ModelsStack(
-        app, f"{name}-Models", **shared, description="Vitrine models: five SageMaker endpoints"
+        app, f"{name}-Models", **shared, description="Vitrine models: the SageMaker endpoints the jobs call"
     )
-    ingestion = IngestionStack(
+    ingestion = backfill = None
+    if config.runs("catalog"):
+        ingestion = IngestionStack(
+            app,
+            f"{name}-Ingestion",
+            models=models,
+            **shared,
+            description="Vitrine ingestion: S3 → SQS → Lambda, idempotency",
+        )
+    api = ApiStack(
         app,
-        f"{name}-Ingestion",
+        f"{name}-Api",
         models=models,
         **shared,
-        description="Vitrine ingestion: S3 → SQS → Lambda, idempotency",
-    )
-    api = ApiStack(
-        app, f"{name}-Api", models=models, **shared, description="Vitrine API: API Gateway, WAF, api Lambda"
+        description="Vitrine API: API Gateway, WAF, operators' user pool, api Lambda",
     )
     frontend = FrontendStack(
-        app, f"{name}-Frontend", api=api.api, env=env, description="Vitrine frontend: S3 + CloudFront"
-    )
-    backfill = BackfillStack(
         app,
-        f"{name}-Backfill",
-        ingestion=ingestion,
-        **shared,
-        description="Vitrine backfill: Distributed Map",
+        f"{name}-Frontend",
+        config=config,
+        api=api,
+        env=env,
+        description="Vitrine frontend: S3 + CloudFront, uploads bucket",
     )
+    if ingestion is not None:
+        backfill = BackfillStack(
+            app,
+            f"{name}-Backfill",
+            ingestion=ingestion,
+            **shared,
+            description="Vitrine backfill: Distributed Map",
+        )
     Tags.of(app).add("project", "vitrine")
     return Platform(config, network, data, models, ingestion, api, frontend, backfill)

@@ -2,22 +2,27 @@
 
 The artifact holds the weights and, under ``code/``, a copy of ``model_code/<model>`` and
 ``model_code/common`` (the layout of the SageMaker inference toolkit). The construct reads the folder at
-synth: it must exist (no endpoint for code that is not in the repository), its content hash goes into the
-container environment so a code change replaces the model, and for LLaVA the ``serving.properties`` of DJL
-LMI become ``OPTION_*`` variables, so the repository file is the deployed configuration.
+synth: it must exist (no endpoint for code that is not in the repository), and for LLaVA the
+``serving.properties`` of DJL LMI become ``OPTION_*`` variables, so the repository file is the deployed
+configuration.
+
+What runs is the artifact, not the repository: its sha256 (``vitrine:artifactDigests``) goes into the container
+environment, so a re-uploaded artifact replaces the model and the endpoint rolls over to it. (A hash of the
+repository's ``model_code`` would roll the endpoint over to the *same* artifact whenever the code changed, and
+never when the artifact did.) Without a digest, only a new artifact URI rolls out, and synth says so.
 
 Each endpoint has its own role (its artifact object, its image repository, its log group), autoscaling on
 invocations per instance, and an optional asynchronous mode for bulk work (queue in SageMaker, results in
-S3, scales to zero). No KMS key is set on the endpoint config: the g5 family keeps its volume on
-instance-store NVMe, which AWS encrypts, and SageMaker refuses ``KmsKeyId`` for such instances.
+S3, scales to zero, and a step policy on ``HasBacklogWithoutCapacity`` brings the first instance back). No KMS
+key is set on the endpoint config: the g5 family keeps its volume on instance-store NVMe, which AWS encrypts,
+and SageMaker refuses ``KmsKeyId`` for such instances.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
@@ -29,11 +34,12 @@ from infra.images import ContainerImage, image_for
 from infra.nag import accept, grant_scoped, resolve
 
 MODEL_CODE_DIR = Path(__file__).resolve().parent.parent.parent / "model_code"
-SHARED_CODE = "common"
 VARIANT = "AllTraffic"
 DJL_DROPPED_OPTIONS = ("option.model_id",)
 """Weights come from the artifact SageMaker extracts to /opt/ml/model; with network isolation on, a hub or
 S3 model id in serving.properties could not be fetched, so it never reaches the container."""
+ARTIFACT_DIGEST_VARIABLE = "MODEL_ARTIFACT_SHA256"
+"""Container variable holding the artifact's sha256: a new digest is a new model, hence a rollout."""
 
 VPC_ACTIONS = [
     "ec2:CreateNetworkInterface",
@@ -54,16 +60,6 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://") or not bucket or not key or key.endswith("/"):
         raise ValueError(f"model artifact must be s3://bucket/key of a model.tar.gz, not {uri!r}")
     return bucket, key
-
-
-def code_fingerprint(*folders: Path) -> str:
-    """SHA-256 over file names and contents, stable across machines (sorted, relative paths)."""
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            digest.update(str(path.relative_to(folder.parent)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def djl_options(properties: Path) -> dict[str, str]:
@@ -97,6 +93,7 @@ class ModelEndpoint(Construct):
         max_instances: int = 4,
         invocations_per_instance: int = 100,
         async_output_bucket: str | None = None,
+        artifact_digest: str | None = None,
         image: ContainerImage | None = None,
         model_code_dir: Path = MODEL_CODE_DIR,
     ) -> None:
@@ -125,14 +122,14 @@ class ModelEndpoint(Construct):
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=self.image.uri(stack.region),
                 model_data_url=artifact_uri,
-                environment=self._environment(model, model_code_dir, stack.region),
+                environment=self._environment(model, model_code_dir, stack.region, artifact_digest),
             ),
             vpc_config=sagemaker.CfnModel.VpcConfigProperty(
                 security_group_ids=[security_group.security_group_id],
                 subnets=[subnet.subnet_id for subnet in vpc_subnets],
             ),
         )
-        sagemaker_model.node.add_dependency(self.role)
+        sagemaker_model.node.add_dependency(self.role, self._resourceless)
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -155,7 +152,9 @@ class ModelEndpoint(Construct):
         )
         self._autoscale(min_instances, max_instances, invocations_per_instance)
 
-    def _environment(self, model: str, model_code_dir: Path, region: str) -> dict[str, str]:
+    def _environment(
+        self, model: str, model_code_dir: Path, region: str, artifact_digest: str | None
+    ) -> dict[str, str]:
         """Container variables; fails at synth when ``model_code/<model>`` lacks what the container runs."""
         code_dir = model_code_dir / model
         entry = code_dir / ("serving.properties" if model == "llava" else "inference.py")
@@ -163,7 +162,15 @@ class ModelEndpoint(Construct):
             raise FileNotFoundError(
                 f"{entry} is missing: an endpoint is only deployed for code in the repository"
             )
-        environment = {"VITRINE_MODEL_CODE_SHA256": code_fingerprint(code_dir, model_code_dir / SHARED_CODE)}
+        environment: dict[str, str] = {}
+        if artifact_digest:
+            environment[ARTIFACT_DIGEST_VARIABLE] = artifact_digest
+        else:
+            Annotations.of(self).add_warning_v2(
+                "vitrine:artifactDigest",
+                f"no vitrine:artifactDigests.{model}: a model.tar.gz re-uploaded to the same URI will not roll "
+                "out; give its sha256 (or a new URI) to deploy it",
+            )
         if model == "llava":
             return {**environment, **djl_options(entry)}
         return {
@@ -232,24 +239,29 @@ class ModelEndpoint(Construct):
             ],
             "The log streams of this endpoint's own log group; stream names are made by SageMaker.",
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={
-                    "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}
-                },
-            )
+        # The actions without resource-level permissions, in a policy of their own: the acknowledgement of
+        # Resource::* covers this policy, not the role, so a wildcard grant added to the role still fails synth.
+        resourceless = iam.Policy(
+            self,
+            "ResourcelessActions",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["cloudwatch:PutMetricData"],
+                    resources=["*"],
+                    conditions={
+                        "StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/Endpoints", "AWS/SageMaker"]}
+                    },
+                ),
+                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken", *VPC_ACTIONS], resources=["*"]),
+            ],
         )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
-        )
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=VPC_ACTIONS, resources=["*"]))
+        self._resourceless = resourceless
         accept(
-            self.role,
+            resourceless,
             "AwsSolutions-IAM5[Resource::*]",
             "ecr:GetAuthorizationToken, ENI management and cloudwatch:PutMetricData (limited to the "
-            "SageMaker namespaces by condition) have no resource-level permissions.",
+            "SageMaker namespaces by condition) have no resource-level permissions. This policy holds nothing else.",
         )
 
     def _autoscale(self, min_instances: int, max_instances: int, invocations_per_instance: int) -> None:
@@ -265,6 +277,24 @@ class ModelEndpoint(Construct):
         )
         target.node.add_dependency(self.endpoint)
         if self.is_async:
+            # Target tracking cannot leave zero (no instance, no per-instance backlog): this step does.
+            target.scale_on_metric(
+                "FromZero",
+                metric=cloudwatch.Metric(
+                    namespace="AWS/SageMaker",
+                    metric_name="HasBacklogWithoutCapacity",
+                    dimensions_map={"EndpointName": self.endpoint_name},
+                    statistic="Average",
+                    period=Duration.minutes(1),
+                ),
+                scaling_steps=[
+                    autoscaling.ScalingInterval(upper=0.5, change=0),
+                    autoscaling.ScalingInterval(lower=0.5, change=1),
+                ],
+                adjustment_type=autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+                cooldown=Duration.minutes(5),
+                evaluation_periods=1,
+            )
             target.scale_to_track_metric(
                 "Backlog",
                 target_value=5,

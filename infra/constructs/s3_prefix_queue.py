@@ -24,7 +24,7 @@ MIN_RECEIVE_COUNT = 5
 
 
 class S3PrefixQueue(Construct):
-    """Feeds every object created under ``bucket/prefix`` to ``consumer`` through an SQS queue."""
+    """Feeds the events of ``events`` (default: created) under ``bucket/prefix`` to ``consumer`` through SQS."""
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class S3PrefixQueue(Construct):
         max_receive_count: int = MIN_RECEIVE_COUNT,
         dlq_retention: Duration = Duration.days(14),
         max_concurrency: int = 20,
+        events: tuple[s3.EventType, ...] = (s3.EventType.OBJECT_CREATED,),
     ) -> None:
         super().__init__(scope, construct_id)
         if max_receive_count < MIN_RECEIVE_COUNT:
@@ -67,11 +68,9 @@ class S3PrefixQueue(Construct):
             "Serverless-SQSRedrivePolicy",
             "This is the dead-letter queue: its messages wait for an operator's redrive, not another queue.",
         )
-        bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            notifications.SqsDestination(self.queue),
-            s3.NotificationKeyFilter(prefix=prefix),
-        )
+        destination = notifications.SqsDestination(self.queue)
+        for event in events:
+            bucket.add_event_notification(event, destination, s3.NotificationKeyFilter(prefix=prefix))
         source = sources.SqsEventSource(
             self.queue,
             batch_size=batch_size,

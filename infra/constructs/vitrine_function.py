@@ -3,7 +3,13 @@
 Every Vitrine function has the same shape (Python 3.12, traced, in private subnets with no NAT, logs kept a
 month), so the stacks only say which handler, which environment and what it may touch. The role starts
 empty, with no AWS managed policy: callers add exactly the data it needs through the ``grant_*`` methods of
-the resources, and this construct adds only what Lambda itself needs (its own log group, VPC interfaces).
+the resources, and this construct adds only what Lambda itself needs (its own log group, VPC interfaces,
+traces).
+
+The actions that have no resource-level permissions (ENIs, X-Ray) live in a policy of their own,
+``ResourcelessActions``, and the cdk-nag acknowledgement of ``Resource::*`` sits on that policy only: a grant
+on ``*`` added later to the role's default policy still fails synth. Active tracing is therefore set on the
+CloudFormation resource, not through ``tracing=``, which would put CDK's X-Ray statement into the default policy.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ VPC_ACCESS_ACTIONS = [
     "ec2:UnassignPrivateIpAddresses",
 ]
 """What Lambda needs to attach a function to the VPC (the content of AWSLambdaVPCAccessExecutionRole)."""
+
+XRAY_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+"""What active tracing needs (the content of AWSXRayDaemonWriteAccess that Lambda uses)."""
 
 
 class VitrineFunction(Construct):
@@ -65,7 +74,12 @@ class VitrineFunction(Construct):
             description=f"Runs {handler}; holds only the grants its stack adds",
         )
         self.log_group.grant_write(self.role)
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=VPC_ACCESS_ACTIONS, resources=["*"]))
+        resourceless = iam.Policy(
+            self,
+            "ResourcelessActions",
+            roles=[self.role],
+            statements=[iam.PolicyStatement(actions=[*VPC_ACCESS_ACTIONS, *XRAY_ACTIONS], resources=["*"])],
+        )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -81,15 +95,18 @@ class VitrineFunction(Construct):
             environment={"POWERTOOLS_LOG_LEVEL": "INFO", **environment},
             timeout=timeout,
             memory_size=memory_size,
-            tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             description=description,
         )
+        cfn_function: lambda_.CfnFunction = self.function.node.default_child
+        cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+        # Lambda checks the role's permissions when the function is created: the ENI actions must exist first.
+        cfn_function.node.add_dependency(resourceless)
         accept(
-            self.role,
+            resourceless,
             "AwsSolutions-IAM5[Resource::*]",
             "ENI and X-Ray actions have no resource-level permissions; Lambda needs them to run in the "
-            "VPC and to send traces. No data-store action is granted on *.",
+            "VPC and to send traces. This policy holds nothing else.",
         )
         CfnOutput(
             self,

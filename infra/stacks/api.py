@@ -1,8 +1,20 @@
-"""API: API Gateway REST → the api Lambda, with request validation, throttling, access logs and a WAF.
+"""API: API Gateway REST → the api Lambda, with request validation, throttling, access logs, a WAF, and a
+Cognito user pool whose authorizer guards every operator method.
 
-Routes are declared one by one (not a catch-all proxy) so API Gateway rejects unknown paths and malformed
-requests before they cost a Lambda invocation. The body schemas only say "a JSON object": the field rules
-live once, in the handler's pydantic models, which answer with a precise message.
+Shopper routes are declared one by one (not a catch-all proxy) so API Gateway rejects unknown paths and
+malformed requests before they cost a Lambda invocation; they stay public, and their function signs in to
+the catalog as the read-only database user. Operator routes are everything under ``/api/ops/``: one
+``ANY /api/ops/{proxy+}`` method behind the Cognito user-pool authorizer, so no operator route, present or
+future, is reachable without a signed-in user (the Lambda then requires the ``operators`` group from the
+claims the authorizer passes in ``requestContext.authorizer.claims``). It is served by the same handler code
+in a function of its own (:attr:`ApiStack.operations`), the one that may write the catalog. The body schemas
+only say "a JSON object": the field rules live once, in the handler's pydantic models.
+
+The stage is reachable only through CloudFront: CloudFront adds a secret header (:attr:`ApiStack.origin_secret`,
+generated in Secrets Manager, resolved by CloudFormation at deploy) and the stage's WAF blocks any request
+without it. The WAF's rate rule keys on the shopper's address, which a CloudFront function writes into
+``x-viewer-ip`` (overwriting anything the client sent); CloudFront's own address would lump every shopper
+behind one edge together, and ``X-Forwarded-For`` would let a client choose the first address WAF reads.
 """
 
 from __future__ import annotations
@@ -11,7 +23,9 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -21,6 +35,7 @@ from infra.stacks.base import PlatformStack
 from infra.stacks.models import ModelsStack
 
 API_ROOT = "api"
+OPS_ROOT = "ops"
 UPLOADS_PREFIX = "uploads/"
 """Where presigned uploads land (``vitrine.api.routes.search.UPLOAD_KEY``); PutObject signs the presigned POST."""
 ROUTES: tuple[tuple[str, str, bool], ...] = (
@@ -29,14 +44,25 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("GET", "docs", False),
     ("POST", "search", True),
     ("POST", "uploads", True),
-    ("GET", "ingest/report", False),
+    ("GET", "hotels", False),
+    ("GET", "hotels/{hotel_id}", False),
+    ("GET", "products/{code}", False),
+    ("POST", "products/{code}/ask", True),
 )
-"""(method, path under /api, has a JSON body): the routes of ``handlers.api``. Catalog images are not among
+"""(method, path under /api, has a JSON body): the public shopper routes of ``handlers.api``. Operator routes
+(``/api/ops/...``) are not listed: one authorized proxy method covers them all. Catalog images are not among
 them: search results carry presigned S3 GET URLs (``S3Store.url_for``), and the browser loads those directly."""
+
+OPERATORS_GROUP = "operators"
+"""The Cognito group the api Lambda requires on operator routes (``vitrine.api.auth.OPERATORS_GROUP``)."""
+ORIGIN_HEADER = "x-origin-verify"
+"""The header CloudFront adds to every request to the API origin; its value is :attr:`ApiStack.origin_secret`."""
+VIEWER_IP_HEADER = "x-viewer-ip"
+"""The shopper's IP address, written by CloudFront (``FrontendStack``) for the WAF rate rule."""
 
 
 class ApiStack(PlatformStack):
-    """The public REST API that CloudFront serves under ``/api/*``."""
+    """The REST API that CloudFront serves under ``/api/*``, and the operators' user pool."""
 
     def __init__(self, scope: Construct, construct_id: str, *, models: ModelsStack, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -44,24 +70,91 @@ class ApiStack(PlatformStack):
         self.handler = self.handler_function(
             "Handler",
             function="api",
-            description="Vitrine REST API: search, uploads, health, ingestion report, OpenAPI document",
+            writes_catalog=False,
+            description="Vitrine REST API: shopper routes (search, uploads, health, docs) and operator routes",
             failure_handling="Invoked synchronously by API Gateway: a failure is the HTTP answer, nothing is "
             "left to retry.",
             timeout=Duration.seconds(29),
         )
-        role, data = self.handler.role, self.data
-        # A presigned GET works only if the signer may GetObject: results link to products/ images.
-        data.grant_objects(role, "catalog", PRODUCTS_PREFIX, ["s3:GetObject"])
-        data.grant_objects(role, "catalog", CALIBRATION_KEY, ["s3:GetObject"])
+        self.operations = self.handler_function(
+            "Operations",
+            function="api",
+            name="ops",
+            writes_catalog=True,
+            description="Vitrine REST API, operator routes (/api/ops/...): behind the Cognito authorizer",
+            failure_handling="Invoked synchronously by API Gateway: a failure is the HTTP answer, nothing is "
+            "left to retry.",
+            timeout=Duration.seconds(29),
+        )
+        data = self.data
+        for role in (self.handler.role, self.operations.role):
+            # A presigned GET works only if the signer may GetObject: results link to products/ images.
+            data.grant_objects(role, "catalog", PRODUCTS_PREFIX, ["s3:GetObject"])
+            data.grant_objects(role, "catalog", CALIBRATION_KEY, ["s3:GetObject"])
+            data.grant_index(role, write=False)
         # Presigned POSTs land in uploads/ (signed with PutObject); POST /search reads them back.
-        data.grant_objects(role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject"])
-        data.grant_database_credentials(role)
-        data.grant_index(role, write=False)
-        models.grant_invoke(role, DETECT_AND_EMBED)
+        data.grant_objects(self.handler.role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject"])
+        if self.config.runs("search"):
+            models.grant_invoke(self.handler.role, DETECT_AND_EMBED)
 
+        self.origin_secret = secretsmanager.Secret(
+            self,
+            "OriginSecret",
+            description="Header value CloudFront sends to the API; the API's WAF blocks requests without it",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=48
+            ),
+        )
+        accept(
+            self.origin_secret,
+            "AwsSolutions-SMG4",
+            "CloudFormation resolves this value into the CloudFront origin header and the WAF rule at deploy; "
+            "rotating it is a redeploy of Vitrine-Api and Vitrine-Frontend (deploy guide), not a Lambda rotation.",
+        )
+        self.user_pool = self._operators()
         self.api = self._rest_api(self.config)
         self._web_acl(self.config)
         CfnOutput(self, "ApiUrl", value=self.api.url)
+
+    def _operators(self) -> cognito.UserPool:
+        """The operators' user pool: invitation only, MFA, the ``operators`` group, a public client for sign-in."""
+        pool = cognito.UserPool(
+            self,
+            "Operators",
+            self_sign_up_enabled=False,
+            sign_in_aliases=cognito.SignInAliases(email=True, username=True),
+            mfa=cognito.Mfa.REQUIRED,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            password_policy=cognito.PasswordPolicy(
+                min_length=14,
+                require_digits=True,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_symbols=True,
+            ),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            feature_plan=cognito.FeaturePlan.PLUS,
+            standard_threat_protection_mode=cognito.StandardThreatProtectionMode.FULL_FUNCTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        cognito.CfnUserPoolGroup(
+            self,
+            "OperatorsGroup",
+            user_pool_id=pool.user_pool_id,
+            group_name=OPERATORS_GROUP,
+            description="May call /api/ops/... (checked by the api Lambda from the authorizer's claims)",
+        )
+        client = pool.add_client(
+            "Console",
+            auth_flows=cognito.AuthFlow(user_srp=True),
+            generate_secret=False,
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            prevent_user_existence_errors=True,
+        )
+        CfnOutput(self, "OperatorsUserPoolId", value=pool.user_pool_id)
+        CfnOutput(self, "OperatorsClientId", value=client.user_pool_client_id)
+        return pool
 
     def _rest_api(self, config: InfraConfig) -> apigw.RestApi:
         access_logs = logs.LogGroup(
@@ -116,18 +209,34 @@ class ApiStack(PlatformStack):
                 integration,
                 request_validator=validator,
                 request_models={"application/json": json_object} if has_body else None,
+                authorization_type=apigw.AuthorizationType.NONE,
             )
             accept(
                 resource,
                 "AwsSolutions-APIG4",
-                "Public storefront API: shoppers search without an account. Abuse is bounded by stage "
-                "throttling and the WAF rate rule; no route reads or writes anything private.",
+                "Public storefront route: shoppers search without an account. Abuse is bounded by stage "
+                "throttling and the WAF rate rule; no shopper route reads or writes anything private.",
             )
             accept(
                 resource,
                 "AwsSolutions-COG4",
-                "Same public storefront API: there is no user pool to authorise against.",
+                "Public storefront route: shoppers have no account. Operator routes (/api/ops/...) have "
+                "the Cognito authorizer.",
             )
+        authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self,
+            "OperatorAuthorizer",
+            cognito_user_pools=[self.user_pool],
+            results_cache_ttl=Duration.minutes(5),
+        )
+        operator_routes = root.add_resource(OPS_ROOT).add_proxy(any_method=False)
+        operator_routes.add_method(
+            "ANY",
+            apigw.LambdaIntegration(self.operations.function, allow_test_invoke=False),
+            authorizer=authorizer,
+            authorization_type=apigw.AuthorizationType.COGNITO,
+            request_validator=validator,
+        )
         accept(
             api,
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
@@ -137,7 +246,8 @@ class ApiStack(PlatformStack):
         return api
 
     def _web_acl(self, config: InfraConfig) -> None:
-        """A regional WAF on the stage: a per-IP rate limit and AWS's known-bad-inputs rules."""
+        """A regional WAF on the stage: CloudFront's header required, a per-shopper rate limit, and AWS's
+        known-bad-inputs rules."""
         acl = wafv2.CfnWebACL(
             self,
             "WebAcl",
@@ -146,20 +256,46 @@ class ApiStack(PlatformStack):
             visibility_config=_visibility("vitrine-api"),
             rules=[
                 _rule(
-                    "RatePerIp",
-                    "rate-per-ip",
+                    "OnlyThroughCloudFront",
+                    "not-through-cloudfront",
                     priority=0,
                     action=wafv2.CfnWebACL.RuleActionProperty(block={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
+                        not_statement=wafv2.CfnWebACL.NotStatementProperty(
+                            statement=wafv2.CfnWebACL.StatementProperty(
+                                byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                                    field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                        single_header={"Name": ORIGIN_HEADER}
+                                    ),
+                                    positional_constraint="EXACTLY",
+                                    search_string=self.origin_secret.secret_value.unsafe_unwrap(),
+                                    text_transformations=[
+                                        wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                    ],
+                                )
+                            )
+                        )
+                    ),
+                ),
+                _rule(
+                    "RatePerShopper",
+                    "rate-per-shopper",
+                    priority=1,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
                         rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            limit=config.waf_requests_per_5min, aggregate_key_type="IP"
+                            limit=config.waf_requests_per_5min,
+                            aggregate_key_type="FORWARDED_IP",
+                            forwarded_ip_config=wafv2.CfnWebACL.ForwardedIPConfigurationProperty(
+                                header_name=VIEWER_IP_HEADER, fallback_behavior="MATCH"
+                            ),
                         )
                     ),
                 ),
                 _rule(
                     "KnownBadInputs",
                     "known-bad-inputs",
-                    priority=1,
+                    priority=2,
                     override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
                         managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(

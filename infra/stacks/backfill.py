@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.constructs.observed_state_machine import trace_and_log
 from infra.nag import accept
 from infra.stacks.base import PlatformStack
 from infra.stacks.ingestion import IngestionStack
@@ -36,6 +37,7 @@ class BackfillStack(PlatformStack):
         self.worker = self.handler_function(
             "Worker",
             function="backfill",
+            writes_catalog=True,
             description="Backfill: one Distributed Map batch of existing catalog objects",
             failure_handling="Invoked synchronously by Step Functions: a failed batch is retried by the "
             "Map state and counted against its tolerated-failure threshold.",
@@ -82,11 +84,8 @@ class BackfillStack(PlatformStack):
             state_machine_name=f"{config.prefix}-backfill",
             definition_body=sfn.DefinitionBody.from_chainable(each_batch),
             timeout=Duration.days(7),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
         )
+        trace_and_log(self.state_machine, execution_logs)
         self._accept_generated_grants(data.bucket_name_template("results"))
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
 
@@ -107,9 +106,3 @@ class BackfillStack(PlatformStack):
         }
         for resource, reason in findings.items():
             accept(self.state_machine, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
-        accept(
-            self.state_machine,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray and CloudWatch Logs delivery actions that Step Functions logging and tracing need have no "
-            "resource-level permissions.",
-        )

@@ -2,7 +2,8 @@
 
 Models, ingestion, API and backfill all receive the same three handles, and the three that run Vitrine
 handlers build their functions the same way (``lambdas/`` code, the dependencies layer, app subnets, the
-data-clients group, the common environment, a fixed role name). Both live here once, so each stack's own file
+data-clients group, an environment derived from ``vitrine.config``, a database user of their own, a fixed role
+name). Both live here once, so each stack's own file
 says only what is particular to it.
 """
 
@@ -20,6 +21,7 @@ from infra.config import InfraConfig
 from infra.constructs.vitrine_function import VitrineFunction
 from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack
+from vitrine.config import environment
 
 
 class PlatformStack(Stack):
@@ -48,12 +50,17 @@ class PlatformStack(Stack):
         description: str,
         failure_handling: str,
         timeout: Duration,
-        extra_environment: Mapping[str, str] | None = None,
+        writes_catalog: bool,
+        aws_settings: Mapping[str, str] | None = None,
         memory_size: int = 1536,
+        name: str | None = None,
     ) -> VitrineFunction:
         """``handlers.<function>.handler`` as a :class:`VitrineFunction`, with the role name the search domain
-        maps (:meth:`InfraConfig.function_role_name`) and the settings of ``DataStack.lambda_environment``."""
-        return VitrineFunction(
+        maps (:meth:`InfraConfig.function_role_name` of ``name``, default ``function``), its own database user
+        (the writer, or the read-only user when ``writes_catalog`` is false) and the settings of
+        :meth:`settings_environment`."""
+        name = name or function
+        vitrine_function = VitrineFunction(
             self,
             construct_id,
             handler=f"handlers.{function}.handler",
@@ -63,15 +70,30 @@ class PlatformStack(Stack):
             subnets=self.network.app_subnets,
             security_groups=[self.data.clients],
             environment={
-                **self.data.lambda_environment(),
-                **(extra_environment or {}),
-                "POWERTOOLS_SERVICE_NAME": f"vitrine-{function}",
+                **self.settings_environment(
+                    db_secret_arn=self.data.database_secret(write=writes_catalog).secret_arn,
+                    **(aws_settings or {}),
+                ),
+                "POWERTOOLS_SERVICE_NAME": f"vitrine-{name}",
             },
             description=description,
             failure_handling=failure_handling,
             timeout=timeout,
             memory_size=memory_size,
-            role_name=self.config.function_role_name(function),
+            role_name=self.config.function_role_name(name),
+        )
+        self.data.grant_database_credentials(vitrine_function.role, write=writes_catalog)
+        return vitrine_function
+
+    def settings_environment(self, **aws_settings: str) -> dict[str, str]:
+        """The Lambda environment, derived from ``vitrine.config`` (the infrastructure spells no name itself):
+        the cloud profile, the data tier's resources, and this deployment's model and ingestion settings."""
+        return environment(
+            {"profile": "cloud"},
+            aws={**self.data.aws_settings(), **aws_settings},
+            search={"embedding_dim": self.config.embedding_dim},
+            models={"endpoint_prefix": self.config.prefix},
+            ingest={"tagger": self.config.tagger},
         )
 
     def _dependencies_layer(self) -> lambda_.ILayerVersion:

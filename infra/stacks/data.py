@@ -1,7 +1,13 @@
-"""Data: the catalog and uploads buckets, Aurora MySQL Serverless v2, and the OpenSearch k-NN domain.
+"""Data: the catalog and results buckets, Aurora MySQL Serverless v2, and the OpenSearch k-NN domain.
 
 Everything stateful lives here, retained on stack deletion, so the compute stacks can be torn down and
-redeployed freely. Compute reaches the database and the domain through :attr:`DataStack.clients`, a
+redeployed freely. Retained, but never in the way of a retry: what keeps a fixed name (the buckets and the
+domain, which other stacks address by name) is retained *except on a failed create*
+(``RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE``, CloudFormation's ``RetainExceptOnCreate``), so a rolled-back
+first deploy removes them and the next try can create them again; the Aurora cluster, whose deletion
+protection can block a rollback, is named after this stack's id, so a retry never collides with a leftover.
+The uploads bucket is not here: it lives with the page that posts to it (``FrontendStack``), whose origin its
+CORS rule names. Compute reaches the database and the domain through :attr:`DataStack.clients`, a
 security group the data tier admits; a stack joins by attaching it, and nothing here names its consumers.
 OpenSearch's fine-grained access control is set up here too (:class:`SearchSecurity`): a consumer's
 ``grant_index`` call both grants the IAM actions and maps its role to an index role of the domain.
@@ -9,10 +15,12 @@ OpenSearch's fine-grained access control is set up here too (:class:`SearchSecur
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnOutput, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -21,19 +29,55 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+import vitrine.adapters.sql
 from infra.buckets import access_log_bucket, secure_bucket
+from infra.bundling import dependencies_layer
 from infra.config import InfraConfig
+from infra.constructs.database_users import DatabaseUsers
 from infra.constructs.search_security import SearchSecurity
 from infra.nag import accept, grant_scoped, resolve
 from infra.stacks.network import NetworkStack
 
 DB_ADMIN = "vitrine_admin"
 DB_NAME = "vitrine"
+DB_READER = "vitrine_reader"
+DB_WRITER = "vitrine_writer"
+DB_USERS: dict[str, tuple[str, ...]] = {
+    DB_READER: ("SELECT",),
+    DB_WRITER: ("SELECT", "INSERT", "UPDATE", "DELETE"),
+}
+"""The application users and their privileges on the catalog database. The schema is migrated at deploy time
+(``DatabaseUsers``, every module of :func:`schema_migrations`), so no application user needs DDL; the public
+API only reads."""
 PRODUCT_INDEX = "vitrine-products"
-"""The k-NN index Vitrine reads and writes (``VITRINE_OPENSEARCH_INDEX``)."""
+"""The k-NN index Vitrine reads and writes (``VITRINE_AWS_OPENSEARCH_INDEX``)."""
 INDEX_READ_ACTIONS = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"]
 INDEX_WRITE_ACTIONS = ["es:ESHttpPut", "es:ESHttpDelete", "es:ESHttpPatch"]
-MYSQL_LOGS = ["audit", "error", "general", "slowquery"]
+MYSQL_LOGS = {
+    "audit": {"server_audit_logging": "1", "server_audit_events": "CONNECT,QUERY_DDL,QUERY_DCL"},
+    "error": {},
+    "slowquery": {"slow_query_log": "1", "long_query_time": "1", "log_output": "FILE"},
+}
+"""Each exported log with the parameters that make Aurora write it (an export of a log that is off stays
+empty). No general log: every statement of an ingestion-heavy catalog would be billed as log data."""
+
+
+def schema_migrations() -> dict[str, list[int]]:
+    """Every schema module of ``vitrine.adapters.sql`` (one with ``MIGRATIONS`` and ``migrate``) → its step
+    versions. The deploy-time migration runs them all, and a new step (or module) changes this, so the next deploy
+    of this stack applies it."""
+    found = {}
+    for info in pkgutil.iter_modules(vitrine.adapters.sql.__path__):
+        module = importlib.import_module(f"{vitrine.adapters.sql.__name__}.{info.name}")
+        if hasattr(module, "MIGRATIONS") and callable(getattr(module, "migrate", None)):
+            found[module.__name__] = sorted(step.version for step in module.MIGRATIONS)
+    return found
+
+
+def stack_unique(stack: Stack) -> str:
+    """8 hex digits of the stack's id: differs for every creation of the stack, so a name made with it is
+    free again after a failed first deploy, whatever that deploy left behind."""
+    return Fn.select(0, Fn.split("-", Fn.select(2, Fn.split("/", stack.stack_id))))
 
 
 class DataStack(Stack):
@@ -57,10 +101,6 @@ class DataStack(Stack):
 
         # Fixed, account-scoped names: other stacks build ARNs and grants from the name, with no export to
         # pin this stack and with wildcards that cdk-nag can be told about exactly (see infra.nag).
-        self._bucket_names = {
-            kind: f"{config.prefix}-{kind}-{{account}}-{config.region}"
-            for kind in ("catalog", "uploads", "results")
-        }
         self.search_domain_name = f"{config.prefix}-search"
         access_logs = access_log_bucket(self, "AccessLogs")
         self.catalog_bucket = secure_bucket(
@@ -71,23 +111,6 @@ class DataStack(Stack):
             versioned=True,
             lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
         )
-        self.uploads_bucket = secure_bucket(
-            self,
-            "Uploads",
-            bucket_name=self.bucket_name("uploads"),
-            access_logs=access_logs,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(1))],
-            # Browsers POST straight to S3 with a presigned form; the signature, not the origin, is the gate.
-            cors=[
-                s3.CorsRule(
-                    allowed_methods=[s3.HttpMethods.POST],
-                    allowed_origins=["*"],
-                    allowed_headers=["content-type"],
-                    max_age=600,
-                )
-            ],
-            removal_policy=RemovalPolicy.DESTROY,
-        )
         self.results_bucket = secure_bucket(
             self,
             "Results",
@@ -96,7 +119,7 @@ class DataStack(Stack):
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
         )
 
-        self.database = self._database(vpc, network.data_subnets)
+        self.database = self._database(network)
         self.search_security = SearchSecurity(
             self,
             "SearchSecurity",
@@ -110,15 +133,17 @@ class DataStack(Stack):
         self.search_security.apply(f"https://{self.domain.domain_endpoint}")
         CfnOutput(self, "SearchEndpoint", value=f"https://{self.domain.domain_endpoint}")
 
-    def _database(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> rds.DatabaseCluster:
-        """Aurora MySQL Serverless v2: a writer and a reader in another AZ, generated and rotated secret."""
-        cluster_id = f"{self.config.prefix}-catalog"
+    def _database(self, network: NetworkStack) -> rds.DatabaseCluster:
+        """Aurora MySQL Serverless v2: a writer and a reader in another AZ; an admin user nobody serving requests
+        uses, and per-application users (:data:`DB_USERS`) with their own rotated secrets."""
+        vpc, subnets = network.vpc, network.data_subnets
+        cluster_id = Fn.join("-", [f"{self.config.prefix}-catalog", stack_unique(self)])
         # Log groups made here, with retention, instead of CDK's log-retention Lambda: the exports find them.
         log_groups = [
             logs.LogGroup(
                 self,
                 f"DbLogs{kind.title()}",
-                log_group_name=f"/aws/rds/cluster/{cluster_id}/{kind}",
+                log_group_name=Fn.join("", ["/aws/rds/cluster/", cluster_id, f"/{kind}"]),
                 retention=logs.RetentionDays.ONE_MONTH,
                 removal_policy=RemovalPolicy.DESTROY,
             )
@@ -140,23 +165,29 @@ class DataStack(Stack):
             vpc_subnets=subnets,
             port=3307,
             storage_encrypted=True,
-            iam_authentication=True,
+            # Users sign in with their secrets (re-read after a rotation); IAM tokens would be a second path.
+            iam_authentication=False,
             deletion_protection=self.config.deletion_protection,
             removal_policy=RemovalPolicy.SNAPSHOT,
             backup=rds.BackupProps(retention=Duration.days(7)),
-            cloudwatch_logs_exports=MYSQL_LOGS,
+            cloudwatch_logs_exports=list(MYSQL_LOGS),
             parameter_group=rds.ParameterGroup(
                 self,
                 "DbParameters",
                 engine=engine,
                 parameters={
-                    "server_audit_logging": "1",
-                    "server_audit_events": "CONNECT,QUERY_DDL,QUERY_DCL",
+                    name: value for settings in MYSQL_LOGS.values() for name, value in settings.items()
                 },
             ),
         )
         for log_group in log_groups:
             cluster.node.add_dependency(log_group)
+        accept(
+            cluster,
+            "AwsSolutions-RDS6",
+            "Each application signs in as its own database user with a rotated secret and re-reads it when the "
+            "server refuses a rotated password; IAM tokens would be a second sign-in path to keep working.",
+        )
         accept(
             cluster,
             "AwsSolutions-RDS14",
@@ -165,6 +196,19 @@ class DataStack(Stack):
         )
         cluster.add_rotation_single_user(automatically_after=Duration.days(30), vpc_subnets=subnets)
         cluster.connections.allow_default_port_from(self.clients, "Vitrine compute to the catalog")
+        self.database_users = DatabaseUsers(
+            self,
+            "DbUsers",
+            cluster=cluster,
+            database=DB_NAME,
+            users=DB_USERS,
+            schemas=schema_migrations(),
+            vpc=vpc,
+            subnets=network.app_subnets,
+            rotation_subnets=subnets,
+            security_group=self.clients,
+            layer=dependencies_layer(self),
+        )
         return cluster
 
     def _search_domain(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> opensearch.Domain:
@@ -213,9 +257,9 @@ class DataStack(Stack):
                 app_log_group=slow_logs,
             ),
             suppress_logs_resource_policy=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
-        logs.ResourcePolicy(
+        logs_policy = logs.ResourcePolicy(
             self,
             "SearchLogsPolicy",
             policy_statements=[
@@ -227,6 +271,8 @@ class DataStack(Stack):
                 )
             ],
         )
+        # CreateDomain checks that OpenSearch may write the log groups: the policy must exist first.
+        domain.node.add_dependency(logs_policy)
         # IAM gate in front of fine-grained access control: principals of this account only, on this domain.
         domain_arn = self.format_arn(service="es", resource="domain", resource_name=domain_name)
         cfn_domain = domain.node.default_child
@@ -258,18 +304,18 @@ class DataStack(Stack):
 
     def bucket_name(self, kind: str) -> str:
         """The name of the ``catalog``, ``uploads`` or ``results`` bucket, usable from any stack."""
-        return resolve(self._bucket_names[kind])
+        return resolve(self.config.bucket_name_template(kind))
 
     def bucket_name_template(self, kind: str) -> str:
         """The same name as a template with ``{account}`` unfilled, for :func:`infra.nag.grant_scoped`."""
-        return self._bucket_names[kind]
+        return self.config.bucket_name_template(kind)
 
     def grant_objects(self, role: iam.IRole, kind: str, prefix: str, actions: Sequence[str]) -> None:
         """Object ``actions`` on one bucket: every key under ``prefix`` when it ends with ``/``, else that one
         key. Also ``s3:ListBucket`` on the bucket, without a prefix condition: S3 answers a GET of a missing key
         with 404 only to a caller that may list the bucket, and the request context of a GET has no
         ``s3:prefix`` to match. The code relies on that 404 (an expired upload, no search calibration yet)."""
-        name = self._bucket_names[kind]
+        name = self.config.bucket_name_template(kind)
         pattern = f"{prefix}*" if prefix.endswith("/") else prefix
         grant_scoped(
             role,
@@ -279,9 +325,17 @@ class DataStack(Stack):
         )
         grant_scoped(role, ["s3:ListBucket"], [f"arn:{{partition}}:s3:::{name}"], "")
 
-    def grant_database_credentials(self, role: iam.IRole) -> None:
-        """Read the catalog database credentials (the secret holds host, port, user and password)."""
-        self.database.secret.grant_read(role)
+    def database_secret(self, *, write: bool) -> Any:
+        """The secret of the application user a function signs in as: the writer (ingestion, backfill) or the
+        read-only user (the public API). Never the admin's."""
+        return self.database_users.secrets[DB_WRITER if write else DB_READER]
+
+    def grant_database_credentials(self, role: iam.IRole, *, write: bool) -> str:
+        """Let ``role`` read its database user's secret (host, port, user, password); the secret's ARN, for the
+        function's ``VITRINE_AWS_DB_SECRET_ARN``."""
+        secret = self.database_secret(write=write)
+        secret.grant_read(role)
+        return secret.secret_arn
 
     def grant_index(self, role: iam.Role, *, write: bool) -> None:
         """The product index: search only, or search and write (ingestion, backfill). IAM lets the requests
@@ -298,20 +352,16 @@ class DataStack(Stack):
             resources.append(f"{domain}/_bulk")
         grant_scoped(role, actions, resources, f"Documents and APIs of the {PRODUCT_INDEX} index only.")
 
-    def lambda_environment(self) -> dict[str, str]:
-        """The settings every Vitrine Lambda reads (see ``lambdas/vitrine/config.py``)."""
+    def aws_settings(self) -> dict[str, str]:
+        """The ``aws`` settings group every Vitrine Lambda shares (``vitrine.config.AwsSettings``); the database
+        secret is per function (:meth:`grant_database_credentials`)."""
         return {
-            "VITRINE_PROFILE": "cloud",
-            "VITRINE_BUCKET": self.bucket_name("catalog"),
-            "VITRINE_UPLOADS_BUCKET": self.bucket_name("uploads"),
-            "VITRINE_DB_SECRET_ARN": self.database.secret.secret_arn,
-            "VITRINE_DB_NAME": DB_NAME,
-            "VITRINE_OPENSEARCH_ENDPOINT": f"https://{self.domain.domain_endpoint}",
-            "VITRINE_OPENSEARCH_INDEX": PRODUCT_INDEX,
-            "VITRINE_EMBEDDING_DIM": str(self.config.embedding_dim),
-            "VITRINE_ENDPOINT_PREFIX": self.config.prefix,
-            "VITRINE_AWS_REGION": self.region,
-            "VITRINE_BEDROCK_TEXT_MODEL_ID": self.config.bedrock_text_model_id,
-            "VITRINE_BEDROCK_TAGGER_MODEL_ID": self.config.bedrock_tagger_model_id,
-            "VITRINE_TAGGER": self.config.tagger,
+            "bucket": self.bucket_name("catalog"),
+            "uploads_bucket": self.bucket_name("uploads"),
+            "db_name": DB_NAME,
+            "opensearch_endpoint": f"https://{self.domain.domain_endpoint}",
+            "opensearch_index": PRODUCT_INDEX,
+            "region": self.region,
+            "bedrock_text_model_id": self.config.bedrock_text_model_id,
+            "bedrock_tagger_model_id": self.config.bedrock_tagger_model_id,
         }

@@ -1,9 +1,16 @@
 """Frontend: the page in a private S3 bucket behind CloudFront, ``/api/*`` routed to API Gateway.
 
-One origin for the page and the API means no CORS for the browser and one TLS certificate. The bucket is
-readable only by this distribution (origin access control); every response carries security headers. The
-page's Content-Security-Policy allows S3 in ``connect-src`` because large photos go straight to the uploads
-bucket with a presigned POST, and in ``img-src`` because result images are presigned GETs of the catalog bucket.
+One origin for the page and the API means no CORS for the API and one TLS certificate. The bucket is
+readable only by this distribution (origin access control); every response carries security headers.
+
+Large photos go straight from the browser to the uploads bucket with a presigned POST, so the uploads bucket
+lives here, beside the page: its CORS rule admits this distribution's origin only, and the page's
+Content-Security-Policy names that one bucket in ``connect-src`` and the catalog bucket (result images are
+presigned GETs) in ``img-src``, never ``*.amazonaws.com``.
+
+Requests to ``/api/*`` carry two headers the API's WAF relies on (``infra.stacks.api``): the origin secret,
+added by CloudFront as an origin custom header, and ``x-viewer-ip``, the shopper's address written by a
+CloudFront function on every viewer request (it overwrites whatever the client sent).
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
@@ -20,29 +26,52 @@ from aws_cdk import aws_s3_deployment as deployment
 from constructs import Construct
 
 from infra.buckets import access_log_bucket, secure_bucket
-from infra.nag import accept
+from infra.config import InfraConfig
+from infra.nag import accept, resolve
+from infra.stacks.api import ORIGIN_HEADER, VIEWER_IP_HEADER, ApiStack
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent.parent / "frontend"
-PAGE_CSP = (
-    "default-src 'self'; img-src 'self' data: blob: https://*.amazonaws.com; style-src 'self'; script-src 'self'; "
-    "connect-src 'self' https://*.amazonaws.com; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-)
+VIEWER_IP_FUNCTION = f"""function handler(event) {{
+  var request = event.request;
+  request.headers['{VIEWER_IP_HEADER}'] = {{ value: event.viewer.ip }};
+  return request;
+}}"""
+"""Viewer request: the shopper's address for the WAF rate rule, overwriting anything the client sent."""
+
+
+def bucket_origins(bucket_name: str, region: str) -> str:
+    """The hosts a presigned URL of ``bucket_name`` may name: boto3 signs for the global virtual-hosted
+    endpoint, and S3 may redirect a browser to the regional one."""
+    return f"https://{bucket_name}.s3.amazonaws.com https://{bucket_name}.s3.{region}.amazonaws.com"
+
+
+def page_csp(catalog_bucket: str, uploads_bucket: str, region: str) -> str:
+    """The page's Content-Security-Policy: itself, plus exactly the two buckets the browser talks to."""
+    return (
+        f"default-src 'self'; img-src 'self' data: blob: {bucket_origins(catalog_bucket, region)}; "
+        f"style-src 'self'; script-src 'self'; connect-src 'self' {bucket_origins(uploads_bucket, region)}; "
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+    )
 
 
 class FrontendStack(Stack):
-    """CloudFront distribution, site bucket, and the upload of ``frontend/``."""
+    """CloudFront distribution, site and uploads buckets, and the upload of ``frontend/``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, api: apigw.RestApi, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: InfraConfig, api: ApiStack, **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         logs_bucket = access_log_bucket(self, "Logs", object_writer=True)
         site = secure_bucket(self, "Site", access_logs=logs_bucket, removal_policy=RemovalPolicy.DESTROY)
+        catalog_name = resolve(config.bucket_name_template("catalog"))
+        uploads_name = resolve(config.bucket_name_template("uploads"))
         page_headers = cloudfront.ResponseHeadersPolicy(
             self,
             "PageHeaders",
             comment="Vitrine page: strict CSP and the usual security headers",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=PAGE_CSP, override=True
+                    content_security_policy=page_csp(catalog_name, uploads_name, config.region), override=True
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(
@@ -63,6 +92,13 @@ class FrontendStack(Stack):
                 ),
             ),
         )
+        viewer_ip = cloudfront.Function(
+            self,
+            "ViewerIp",
+            code=cloudfront.FunctionCode.from_inline(VIEWER_IP_FUNCTION),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+            comment="Writes the shopper's IP into x-viewer-ip for the API's WAF rate rule",
+        )
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -76,7 +112,15 @@ class FrontendStack(Stack):
             ),
             additional_behaviors={
                 "/api/*": cloudfront.BehaviorOptions(
-                    origin=origins.RestApiOrigin(api),
+                    origin=origins.RestApiOrigin(
+                        api.api,
+                        custom_headers={ORIGIN_HEADER: api.origin_secret.secret_value.unsafe_unwrap()},
+                    ),
+                    function_associations=[
+                        cloudfront.FunctionAssociation(
+                            function=viewer_ip, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                        )
+                    ],
                     viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
                     allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
                     cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
@@ -99,7 +143,8 @@ class FrontendStack(Stack):
             self.distribution,
             "AwsSolutions-CFR2",
             "CloudFront WAFs must live in us-east-1; the regional WAF on the API stage rate-limits the "
-            "only dynamic path, and the static page is cached.",
+            "only dynamic path per shopper (x-viewer-ip) and admits only requests carrying this "
+            "distribution's origin secret; the static page is cached.",
         )
         accept(
             self.distribution,
@@ -114,6 +159,26 @@ class FrontendStack(Stack):
             destination_bucket=site,
             distribution=self.distribution,
             distribution_paths=["/*"],
+            # The copied page goes with the stack: a non-empty site bucket would stop `cdk destroy`.
+            retain_on_delete=False,
+        )
+        self.uploads_bucket = secure_bucket(
+            self,
+            "Uploads",
+            bucket_name=uploads_name,
+            access_logs=logs_bucket,
+            log_prefix="uploads/",
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(1))],
+            # The browser POSTs a presigned form from this page; no other origin may.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_origins=[f"https://{self.distribution.distribution_domain_name}"],
+                    allowed_headers=["content-type"],
+                    max_age=600,
+                )
+            ],
+            removal_policy=RemovalPolicy.DESTROY,
         )
         self._accept_deployment_handler(site)
         CfnOutput(self, "Url", value=f"https://{self.distribution.distribution_domain_name}")

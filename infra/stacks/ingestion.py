@@ -1,5 +1,9 @@
 """Ingestion: ``products/`` in the catalog bucket → SQS → the ingest Lambda, and the idempotency store.
 
+Both halves of an object's life reach the queue: ``s3:ObjectCreated:*`` indexes a new or replaced image, and
+``s3:ObjectRemoved:*`` (a delete, or a delete marker in the versioned bucket) un-indexes it, so a deleted
+catalog image stops being a search result.
+
 The per-object work is the same for live events and for the backfill, so the grants it needs are defined
 once here (:meth:`IngestionStack.grant_ingest`) and the backfill stack reuses them for its own role. The
 idempotency table is not part of it: only the SQS path sees an event twice (at-least-once delivery), so only
@@ -55,7 +59,8 @@ class IngestionStack(PlatformStack):
         self.ingest = self.handler_function(
             "Ingest",
             function="ingest",
-            extra_environment={"VITRINE_IDEMPOTENCY_TABLE": self.idempotency_table.table_name},
+            writes_catalog=True,
+            aws_settings={"idempotency_table": self.idempotency_table.table_name},
             description="Catalog ingestion: S3 events from SQS, partial batch responses",
             failure_handling="Invoked by an SQS event source, never asynchronously: failed messages are "
             "redelivered and then moved to the queue's own dead-letter queue.",
@@ -69,7 +74,12 @@ class IngestionStack(PlatformStack):
         # depends on the queues that consume it.
         catalog = s3.Bucket.from_bucket_name(self, "CatalogBucket", self.data.bucket_name("catalog"))
         self.products = S3PrefixQueue(
-            self, "Products", bucket=catalog, prefix=PRODUCTS_PREFIX, consumer=self.ingest
+            self,
+            "Products",
+            bucket=catalog,
+            prefix=PRODUCTS_PREFIX,
+            consumer=self.ingest,
+            events=(s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED),
         )
         self._accept_notification_handler()
 
@@ -85,11 +95,10 @@ class IngestionStack(PlatformStack):
         )
 
     def grant_ingest(self, grantee: iam.Role) -> None:
-        """What the per-object ingestion code touches, and nothing more."""
+        """What the per-object ingestion code touches, and nothing more (its database user comes with the
+        function: ``handler_function(writes_catalog=True)``)."""
         self.data.grant_objects(grantee, "catalog", PRODUCTS_PREFIX, ["s3:GetObject", "s3:GetObjectVersion"])
-        self.data.grant_database_credentials(grantee)
         self.data.grant_index(grantee, write=True)
-        tagger_endpoint = ("llava",) if self.config.tagger == "model" else ()
-        self.models.grant_invoke(grantee, (*DETECT_AND_EMBED, *tagger_endpoint))
+        self.models.grant_invoke(grantee, (*DETECT_AND_EMBED, *self.config.tagger_models()))
         if self.config.tagger == "bedrock":
             grant_invoke_models(grantee, self, [self.config.bedrock_tagger_model_id])

@@ -1,8 +1,11 @@
 """Network: a VPC over two AZs with private subnets only, VPC endpoints instead of a NAT, flow logs.
 
-Nothing in Vitrine needs the internet: Lambdas reach S3, DynamoDB, SQS, SageMaker, Bedrock, Secrets Manager
-and CloudWatch Logs through endpoints, so there is no NAT gateway to pay for or to leak through. Two subnet
-groups keep the roles apart: ``app`` (Lambdas, SageMaker models) and ``data`` (Aurora, OpenSearch).
+Nothing in Vitrine needs the internet: Lambdas reach S3 and DynamoDB through gateway endpoints and the services
+their code calls through interface endpoints, so there is no NAT gateway to pay for or to leak through. An
+interface endpoint costs about $15 a month over two AZs, so there is one per service the deployed code calls
+from inside the VPC (:func:`interface_endpoints`), and none for what the Lambda service does on the function's
+behalf (polling SQS, shipping logs). Two subnet groups keep the roles apart: ``app`` (Lambdas, SageMaker models)
+and ``data`` (Aurora, OpenSearch).
 """
 
 from __future__ import annotations
@@ -14,21 +17,32 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.config import InfraConfig
 from infra.nag import accept
 
-INTERFACE_ENDPOINTS = {
-    "SageMakerRuntime": ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
-    "BedrockRuntime": ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
-    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-    "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
-}
+
+def interface_endpoints(config: InfraConfig) -> dict[str, ec2.InterfaceVpcEndpointAwsService]:
+    """The services code inside the VPC calls, for the jobs ``config`` deploys.
+
+    Every Vitrine Lambda reads its database secret (and the rotation functions rotate them) and sends traces
+    (active tracing: the X-Ray daemon in the function sends segments from the function's network). The
+    SageMaker runtime is there when a job calls an endpoint; the Bedrock runtime only when Claude tags.
+    """
+    endpoints = {
+        "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+        "XRay": ec2.InterfaceVpcEndpointAwsService.XRAY,
+    }
+    if config.jobs:
+        endpoints["SageMakerRuntime"] = ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME
+    if config.runs("catalog") and config.tagger == "bedrock":
+        endpoints["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME
+    return endpoints
 
 
 class NetworkStack(Stack):
     """The VPC every other stack places its compute and data in."""
 
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: InfraConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.vpc = ec2.Vpc(
             self,
@@ -50,7 +64,7 @@ class NetworkStack(Stack):
         )
         self.app_subnets = ec2.SubnetSelection(subnet_group_name="app")
         self.data_subnets = ec2.SubnetSelection(subnet_group_name="data")
-        for name, service in INTERFACE_ENDPOINTS.items():
+        for name, service in interface_endpoints(config).items():
             endpoint = self.vpc.add_interface_endpoint(
                 name, service=service, subnets=self.app_subnets, private_dns_enabled=True
             )

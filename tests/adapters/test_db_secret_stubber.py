@@ -57,7 +57,7 @@ def test_db_secret_stubber_incomplete_secret_is_a_config_error(client, secret_st
     with Stubber(client) as stub:
         stub.add_response("get_secret_value", {"ARN": ARN, "SecretString": secret_string})
 
-        with pytest.raises(ConfigError, match="VITRINE_DB_SECRET_ARN"):
+        with pytest.raises(ConfigError, match="VITRINE_AWS_DB_SECRET_ARN"):
             catalog_url_from_secret(client, ARN, "vitrine")
 
 

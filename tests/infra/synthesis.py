@@ -39,8 +39,17 @@ class Synthesis:
         name = getattr(self.platform, stack).stack_name
         return Template.from_json(json.loads((self.outdir / f"{name}.template.json").read_text()))
 
+    def raw(self, stack: str) -> dict[str, Any]:
+        """The synthesized template of one stack as JSON, by attribute name on :class:`Platform`."""
+        name = getattr(self.platform, stack).stack_name
+        return json.loads((self.outdir / f"{name}.template.json").read_text())
+
     def templates(self) -> dict[str, dict[str, Any]]:
-        return {path.stem: json.loads(path.read_text()) for path in self.outdir.glob("*.template.json")}
+        """Stack name → template of every stack."""
+        return {
+            path.name.removesuffix(".template.json"): json.loads(path.read_text())
+            for path in self.outdir.glob("*.template.json")
+        }
 
     def violations(self) -> list[str]:
         """``rule at construct path`` for every unacknowledged cdk-nag finding."""

@@ -1,7 +1,9 @@
-"""Data stack: encrypted, TLS-only buckets; Aurora and OpenSearch encrypted and inside the VPC."""
+"""Data stack: encrypted, TLS-only buckets; Aurora and OpenSearch encrypted and inside the VPC; every exported
+log actually written; the domain created after its log policy; per-application database users."""
 
 from __future__ import annotations
 
+import importlib
 import json
 
 from aws_cdk import App
@@ -11,12 +13,13 @@ from infra.config import load_config
 from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack
 from tests.infra.synthesis import Synthesis, app_context, resources
+from vitrine.adapters.sql.catalog import MIGRATIONS
 
 
 def test_data_every_bucket_is_encrypted_private_and_tls_only(synth: Synthesis) -> None:
     template = synth.template("data")
     buckets = resources(template, "AWS::S3::Bucket")
-    assert len(buckets) == 4  # access logs, catalog, uploads, results
+    assert len(buckets) == 3  # access logs, catalog, results (uploads live with the page: FrontendStack)
     for bucket in buckets.values():
         properties = bucket["Properties"]
         assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -38,7 +41,7 @@ def test_data_catalog_is_versioned_and_logged_uploads_expire_in_a_day(synth: Syn
             "LoggingConfiguration": Match.object_like({"LogFilePrefix": "Catalog/"}),
         },
     )
-    template.has_resource_properties(
+    synth.template("frontend").has_resource_properties(
         "AWS::S3::Bucket",
         {
             "LifecycleConfiguration": {
@@ -48,16 +51,16 @@ def test_data_catalog_is_versioned_and_logged_uploads_expire_in_a_day(synth: Syn
     )
 
 
-def test_data_aurora_is_serverless_v2_encrypted_iam_auth_in_data_subnets(synth: Synthesis) -> None:
+def test_data_aurora_is_serverless_v2_encrypted_in_data_subnets(synth: Synthesis) -> None:
     template = synth.template("data")
     template.has_resource_properties(
         "AWS::RDS::DBCluster",
         {
             "Engine": "aurora-mysql",
             "StorageEncrypted": True,
-            "EnableIAMDatabaseAuthentication": True,
+            # Nobody signs in with IAM tokens: users have rotated secrets, re-read on a refused password.
+            "EnableIAMDatabaseAuthentication": False,
             "DeletionProtection": True,
-            "EnableCloudwatchLogsExports": ["audit", "error", "general", "slowquery"],
             "ServerlessV2ScalingConfiguration": Match.object_like({"MinCapacity": 0.5}),
         },
     )
@@ -66,7 +69,57 @@ def test_data_aurora_is_serverless_v2_encrypted_iam_auth_in_data_subnets(synth: 
         assert instance["Properties"]["PubliclyAccessible"] is False
     subnet_group = next(iter(resources(template, "AWS::RDS::DBSubnetGroup").values()))
     assert all("datasubnet" in json.dumps(ref).lower() for ref in subnet_group["Properties"]["SubnetIds"])
-    template.resource_count_is("AWS::SecretsManager::RotationSchedule", 1)
+    # The admin (single user) and each application user (multi-user: alternates with a _clone twin).
+    template.resource_count_is("AWS::SecretsManager::RotationSchedule", 3)
+
+
+LOG_SWITCHES = {"audit": "server_audit_logging", "slowquery": "slow_query_log", "general": "general_log"}
+
+
+def test_data_aurora_writes_every_log_it_exports(synth: Synthesis) -> None:
+    template = synth.template("data")
+    cluster = next(iter(resources(template, "AWS::RDS::DBCluster").values()))["Properties"]
+    group = resources(template, "AWS::RDS::DBClusterParameterGroup")[
+        cluster["DBClusterParameterGroupName"]["Ref"]
+    ]
+    parameters = group["Properties"]["Parameters"]
+    exported = cluster["EnableCloudwatchLogsExports"]
+    assert "error" in exported and "slowquery" in exported
+    for log in exported:
+        if log in LOG_SWITCHES:
+            assert parameters.get(LOG_SWITCHES[log]) == "1", f"{log} is exported but never written"
+
+
+def test_data_opensearch_domain_is_created_after_its_log_resource_policy(synth: Synthesis) -> None:
+    template = synth.template("data")
+    policies = resources(template, "AWS::Logs::ResourcePolicy")
+    domain = next(iter(resources(template, "AWS::OpenSearchService::Domain").values()))
+    log_groups = json.dumps(domain["Properties"]["LogPublishingOptions"])
+    (policy_id,) = [pid for pid, p in policies.items() if "es.amazonaws.com" in json.dumps(p)]
+    assert policy_id in domain.get("DependsOn", [])
+    assert "SearchLogs" in log_groups
+
+
+def test_data_database_users_are_created_at_deploy_time_read_only_for_the_api(synth: Synthesis) -> None:
+    template = synth.template("data")
+    (users,) = resources(template, "Custom::DatabaseUsers").values()
+    properties = users["Properties"]
+    privileges = {json.dumps(u["SecretArn"]): u["Privileges"] for u in properties["Users"]}
+    assert sorted(map(tuple, privileges.values())) == [("SELECT",), ("SELECT", "INSERT", "UPDATE", "DELETE")]
+    admin = json.dumps(properties["AdminSecretArn"])
+    assert admin not in privileges
+    assert properties["Schemas"]["vitrine.adapters.sql.catalog"] == sorted(
+        step.version for step in MIGRATIONS
+    )
+    # Every schema module with migrations is migrated at deploy time (no application user has DDL).
+    for name, versions in properties["Schemas"].items():
+        assert versions == sorted(step.version for step in importlib.import_module(name).MIGRATIONS)
+    creator = next(
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "database_users_handler.handler"
+    )
+    assert "DataClients" in json.dumps(creator["Properties"]["VpcConfig"])
 
 
 def test_data_opensearch_in_vpc_encrypted_tls12_zone_aware_with_fgac_and_slow_logs(synth: Synthesis) -> None:
@@ -99,6 +152,6 @@ def test_data_opensearch_in_vpc_encrypted_tls12_zone_aware_with_fgac_and_slow_lo
 def test_data_deletion_protection_follows_the_context_flag() -> None:
     app = App(context=app_context(**{"vitrine:deletionProtection": "false"}))
     config = load_config(app)
-    network = NetworkStack(app, "Net")
+    network = NetworkStack(app, "Net", config=config)
     data = DataStack(app, "Data", config=config, network=network)
     Template.from_stack(data).has_resource_properties("AWS::RDS::DBCluster", {"DeletionProtection": False})

@@ -1,12 +1,12 @@
-"""Ingestion stack: products/ → SQS with DLQ → Lambda with partial batch responses; idempotency table."""
+"""Ingestion stack: products/ → SQS with DLQ → Lambda with partial batch responses; idempotency table; both
+creations and removals of catalog objects reach the queue."""
 
 from __future__ import annotations
 
 import json
 
-from aws_cdk.assertions import Match
-
 from tests.infra.synthesis import Synthesis, resources, vitrine_functions
+from vitrine.config import env_name
 
 
 def test_ingestion_every_queue_has_a_dlq_and_six_times_the_function_timeout(synth: Synthesis) -> None:
@@ -28,22 +28,13 @@ def test_ingestion_every_queue_has_a_dlq_and_six_times_the_function_timeout(synt
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
 
 
-def test_ingestion_products_prefix_notifies_the_queue(synth: Synthesis) -> None:
-    synth.template("ingestion").has_resource_properties(
-        "Custom::S3BucketNotifications",
-        {
-            "NotificationConfiguration": {
-                "QueueConfigurations": [
-                    Match.object_like(
-                        {
-                            "Events": ["s3:ObjectCreated:*"],
-                            "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "products/"}]}},
-                        }
-                    )
-                ]
-            }
-        },
-    )
+def test_ingestion_products_prefix_notifies_the_queue_of_creations_and_removals(synth: Synthesis) -> None:
+    (notifications,) = resources(synth.template("ingestion"), "Custom::S3BucketNotifications").values()
+    configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    prefix = {"Key": {"FilterRules": [{"Name": "prefix", "Value": "products/"}]}}
+    events = {event for c in configurations if c["Filter"] == prefix for event in c["Events"]}
+    assert events == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+    assert len({json.dumps(c["QueueArn"]) for c in configurations}) == 1
 
 
 def test_ingestion_idempotency_table_keys_on_id_with_ttl(synth: Synthesis) -> None:
@@ -57,7 +48,7 @@ def test_ingestion_idempotency_table_keys_on_id_with_ttl(synth: Synthesis) -> No
         },
     )
     ingest = next(iter(vitrine_functions(template).values()))
-    assert "VITRINE_IDEMPOTENCY_TABLE" in json.dumps(ingest["Properties"]["Environment"])
+    assert env_name("aws", "idempotency_table") in ingest["Properties"]["Environment"]["Variables"]
 
 
 def _policy_statements(synth: Synthesis, stack: str, role_prefix: str) -> list[dict]:
@@ -88,5 +79,5 @@ def test_ingestion_ingest_role_gets_exactly_the_idempotency_item_calls(synth: Sy
 def test_ingestion_backfill_worker_has_no_idempotency_table(synth: Synthesis) -> None:
     template = synth.template("backfill")
     worker = next(iter(vitrine_functions(template).values()))
-    assert "VITRINE_IDEMPOTENCY_TABLE" not in json.dumps(worker["Properties"]["Environment"])
+    assert env_name("aws", "idempotency_table") not in worker["Properties"]["Environment"]["Variables"]
     assert "dynamodb" not in json.dumps(_policy_statements(synth, "backfill", "WorkerRole"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from infra.bundling import HEAVY_PACKAGES, lambda_dependencies, stage_handler_source
 
@@ -48,3 +50,43 @@ def test_lambda_layer_requirements_are_the_light_project_dependencies() -> None:
     requirements = lambda_dependencies()
     assert any(item.startswith("aws-lambda-powertools") for item in requirements)
     assert not [item for item in requirements if item.lower().startswith(HEAVY_PACKAGES)]
+
+
+FORBIDDEN_IN_ASSETS = ("vitrine_dev", "torch", "transformers")
+
+
+def _asset_folders(outdir: Path) -> dict[str, Path]:
+    """Asset hash → the folder cdk deploy would zip and upload (from the assets manifests of cdk.out)."""
+    folders = {}
+    for manifest in outdir.glob("*.assets.json"):
+        for asset_hash, asset in json.loads(manifest.read_text())["files"].items():
+            source = Path(asset["source"]["path"])
+            folder = source if source.is_absolute() else outdir / source
+            if folder.is_dir():
+                folders[asset_hash] = folder
+    return folders
+
+
+def test_lambda_synthesized_code_assets_hold_no_dev_code_and_no_ml_libraries(synth) -> None:
+    """What cdk deploy would upload: every function's code and every layer, as staged in cdk.out."""
+    folders = _asset_folders(synth.outdir)
+    checked = []
+    for template in synth.templates().values():
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::Lambda::Function":
+                code = resource["Properties"]["Code"]
+            elif resource["Type"] == "AWS::Lambda::LayerVersion":
+                code = resource["Properties"]["Content"]
+            else:
+                continue
+            key = code.get("S3Key")
+            if not isinstance(key, str) or key.removesuffix(".zip") not in folders:
+                continue
+            folder = folders[key.removesuffix(".zip")]
+            names = {part for path in folder.rglob("*") for part in path.relative_to(folder).parts}
+            found = sorted(names & set(FORBIDDEN_IN_ASSETS))
+            assert found == [], f"{logical_id}: {found} in {folder}"
+            checked.append(resource["Type"])
+            if str(resource["Properties"].get("Handler", "")).startswith("handlers."):
+                assert {"vitrine", "handlers", "common"} <= {p.name for p in folder.iterdir()}
+    assert checked.count("AWS::Lambda::Function") >= 5 and "AWS::Lambda::LayerVersion" in checked

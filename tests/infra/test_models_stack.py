@@ -1,4 +1,5 @@
-"""Models stack: five endpoints named as the Lambdas expect, each with its own narrow role and autoscaling."""
+"""Models stack: an endpoint for each model a deployed job calls (named as the Lambdas expect), each with its own
+narrow role and autoscaling; the artifact's digest, not the repository's code, decides a rollout."""
 
 from __future__ import annotations
 
@@ -11,26 +12,35 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
-from infra.constructs.model_endpoint import ModelEndpoint
-from tests.infra.synthesis import Synthesis, resources
+from infra.constructs.model_endpoint import ARTIFACT_DIGEST_VARIABLE, ModelEndpoint
+from infra.platform import build_platform
+from tests.infra.synthesis import Synthesis, app_context, resources
+from vitrine.config import ModelSettings
 
-ENDPOINTS = {
-    "vitrine-grounding-dino",
-    "vitrine-dino-embed",
-    "vitrine-llava",
-    "vitrine-ranker",
-    "vitrine-blip2-attributes",
-}
+ENDPOINTS = {"vitrine-grounding-dino", "vitrine-dino-embed", "vitrine-llava"}
+"""What search and catalog ingestion (llava tags) call; the ranker and BLIP-2 wait for the jobs that use them."""
 
 
-def test_models_five_endpoints_with_the_names_the_lambdas_use(synth: Synthesis) -> None:
+def test_models_endpoints_are_the_ones_the_jobs_call_with_the_names_the_lambdas_use(synth: Synthesis) -> None:
     template = synth.template("models")
     names = {
         e["Properties"]["EndpointName"] for e in resources(template, "AWS::SageMaker::Endpoint").values()
     }
     assert names == ENDPOINTS
-    template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 5)
-    template.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 5)
+    assert {ModelSettings().endpoint_name(m) for m in synth.platform.models.endpoints} == ENDPOINTS
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 3)
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalingPolicy", 3)
+
+
+def test_models_follow_the_job_flags() -> None:
+    def endpoints(**context: str) -> set[str]:
+        return set(build_platform(App(context=app_context(**context))).models.endpoints)
+
+    assert endpoints(**{"vitrine:jobs": '["search"]'}) == {"grounding_dino", "dino_embed"}
+    assert endpoints(**{"vitrine:jobs": '["catalog"]', "vitrine:tagger": "bedrock"}) == {
+        "grounding_dino",
+        "dino_embed",
+    }
 
 
 def test_models_llava_runs_djl_lmi_with_serving_properties_as_options(synth: Synthesis) -> None:
@@ -49,7 +59,9 @@ def test_models_llava_runs_djl_lmi_with_serving_properties_as_options(synth: Syn
 
 def test_models_each_role_reads_only_its_own_artifact(synth: Synthesis) -> None:
     template = synth.template("models")
-    for policy in resources(template, "AWS::IAM::Policy").values():
+    for logical_id, policy in resources(template, "AWS::IAM::Policy").items():
+        if "ResourcelessActions" in logical_id:
+            continue
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         reads = [s for s in statements if s["Action"] == "s3:GetObject"]
         assert len(reads) == 1
@@ -88,6 +100,17 @@ def test_model_endpoint_async_option_scales_to_zero_and_grants_async_invoke(tmp_
         {"AsyncInferenceConfig": Match.object_like({"OutputConfig": Match.any_value()})},
     )
     template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0})
+    # Target tracking cannot leave zero: a step policy on HasBacklogWithoutCapacity adds the first instance.
+    template.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "PolicyType": "StepScaling",
+            "StepScalingPolicyConfiguration": Match.object_like({"AdjustmentType": "ChangeInCapacity"}),
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm", Match.object_like({"MetricName": "HasBacklogWithoutCapacity"})
+    )
     template.has_resource_properties(
         "AWS::IAM::Policy",
         {"PolicyDocument": {"Statement": [Match.object_like({"Action": "sagemaker:InvokeEndpointAsync"})]}},
@@ -107,3 +130,37 @@ def test_model_endpoint_refuses_a_model_without_code_in_the_repository(tmp_path:
             security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc),
             model_code_dir=code,
         )
+
+
+def _model_environment(tmp_path: Path, digest: str | None, code: str) -> dict[str, str]:
+    stack, vpc, code_dir = _bare_stack(tmp_path, with_code=True)
+    (code_dir / "ranker" / "inference.py").write_text(code)
+    ModelEndpoint(
+        stack,
+        "Ranker",
+        model="ranker",
+        endpoint_name="vitrine-ranker",
+        artifact_uri="s3://artifacts/models/ranker/model.tar.gz",
+        artifact_digest=digest,
+        vpc_subnets=vpc.isolated_subnets or vpc.private_subnets,
+        security_group=ec2.SecurityGroup(stack, "Sg", vpc=vpc),
+        model_code_dir=code_dir,
+    )
+    model = next(iter(Template.from_stack(stack).find_resources("AWS::SageMaker::Model").values()))
+    return model["Properties"]["PrimaryContainer"]["Environment"]
+
+
+def test_model_endpoint_rolls_out_a_new_artifact_not_a_repository_edit(tmp_path: Path) -> None:
+    """The Model resource (replaced, hence rolled out, when its environment changes) follows the digest of
+    the artifact that runs; editing model_code/ without repackaging changes nothing deployed."""
+    first = _model_environment(tmp_path / "a", "aa" * 32, "def model_fn(model_dir): ...\n")
+    edited = _model_environment(tmp_path / "b", "aa" * 32, "def model_fn(model_dir): return 1\n")
+    reuploaded = _model_environment(tmp_path / "c", "bb" * 32, "def model_fn(model_dir): ...\n")
+    assert first[ARTIFACT_DIGEST_VARIABLE] == "aa" * 32
+    assert edited == first
+    assert reuploaded != first
+
+
+def test_model_endpoint_cannot_be_both_synchronous_and_asynchronous(synth: Synthesis) -> None:
+    with pytest.raises(ValueError, match="both synchronously and asynchronously"):
+        synth.platform.models.endpoint("dino_embed", asynchronous=True)

@@ -23,7 +23,7 @@ def _role_names(arns: list[dict]) -> set[str]:
 def test_search_security_maps_each_lambda_role_to_its_index_role(synth: Synthesis) -> None:
     template = synth.template("data")
     mapping = next(iter(resources(template, "Custom::OpenSearchRoles").values()))["Properties"]
-    assert _role_names(mapping["Mappings"][READER]) == {"vitrine-api-eu-west-1"}
+    assert _role_names(mapping["Mappings"][READER]) == {"vitrine-api-eu-west-1", "vitrine-ops-eu-west-1"}
     assert _role_names(mapping["Mappings"][WRITER]) == {
         "vitrine-ingest-eu-west-1",
         "vitrine-backfill-eu-west-1",

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.model_code.conftest import MODEL_CODE
+from vitrine.errors import ConfigError
 from vitrine_dev.modelkit import commands, model_code_dir
 from vitrine_dev.modelkit.package import package_model
 from vitrine_dev.modelkit.tiny import MARKER, build_tiny, is_tiny
@@ -76,7 +77,11 @@ def test_cli_models_tiny_then_package(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "dino_embed" in capsys.readouterr().out
     weights = tmp_path / "models" / "dino_embed"
     out = tmp_path / "dist" / "model.tar.gz"
-    assert run_cli("models", "package", "dino_embed", "--weights", str(weights), "--out", str(out)) == 0
+    argv = ("models", "package", "dino_embed", "--weights", str(weights), "--out", str(out))
+    with pytest.raises(ConfigError, match="--download-wheels"):  # it would pip-install at start, offline
+        run_cli(*argv)
+    assert not out.exists()
+    assert run_cli(*argv, "--no-wheels") == 0
     assert str(out) in capsys.readouterr().out
     with tarfile.open(out) as archive:
         assert "code/inference.py" in archive.getnames()

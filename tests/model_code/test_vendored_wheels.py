@@ -186,7 +186,7 @@ def test_download_command_targets_the_serving_container(tmp_path: Path) -> None:
     argv = download_command(tmp_path / "requirements.txt", tmp_path / "wheels", python="/py")
     assert argv == [
         "/py", "-m", "pip", "download", "-r", str(tmp_path / "requirements.txt"), "--only-binary=:all:",
-        "--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+        "--platform", "manylinux2014_x86_64", "--python-version", "3.12", "--implementation", "cp",
         "-d", str(tmp_path / "wheels"),
     ]  # fmt: skip
 

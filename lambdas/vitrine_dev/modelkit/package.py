@@ -25,6 +25,7 @@ import io
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ AT_ROOT = {"serving.properties"}
 SERVING_ROOT = "/opt/ml/model"
 """Where SageMaker extracts the artifact: vendored wheels are found under it at start-up."""
 
-TARGET_PYTHON = "3.11"
-"""The serving container's Python: wheels are chosen, and downloaded, for this interpreter."""
+CONTAINER_PINS = Path(__file__).resolve().parents[3] / "infra" / "containers.toml"
+TARGET_PYTHON = str(tomllib.loads(CONTAINER_PINS.read_text())["pytorch_inference"]["python"])
+"""The serving container's Python, from the one pin file: wheels are chosen, and downloaded, for it."""
 
 TARGET_PLATFORM = "manylinux2014_x86_64"
 """The serving container's platform tag (glibc 2.17 and up, x86_64), the same one ``pip download`` asks for."""

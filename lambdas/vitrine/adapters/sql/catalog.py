@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
@@ -126,10 +126,24 @@ _MIGRATION_LOCK_TIMEOUT_S = 60
 _IN_CHUNK = 500  # codes per IN (...) list: well under SQLite's bound-parameter limit
 
 
-def catalog_engine(url: str) -> Engine:
+MYSQL_ACCESS_DENIED = 1045
+"""ER_ACCESS_DENIED_ERROR: the server refused the user name or password (e.g. after a rotation)."""
+
+
+class CredentialSource(Protocol):
+    """Where a MySQL engine gets the user a new connection signs in as
+    (``vitrine.adapters.aws.db_secret.SecretCredentials``): ``fresh`` re-reads them after a refusal."""
+
+    def connect_params(self, *, fresh: bool = False) -> dict[str, Any]: ...
+
+
+def catalog_engine(url: str, credentials: CredentialSource | None = None) -> Engine:
     """An engine tuned for the dialect; :class:`ConfigError` for a URL naming no supported database.
 
-    Anything that migrates must use it: only its SQLite engine runs DDL inside real transactions.
+    Anything that migrates must use it: only its SQLite engine runs DDL inside real transactions. With
+    ``credentials`` (MySQL only), every new connection signs in with their current user and password, and one
+    the server refuses (1045, a rotated password) is retried once with credentials read afresh: a warm
+    Lambda follows a rotation without a cold start.
     """
     try:
         parsed = make_url(url)
@@ -145,7 +159,7 @@ def catalog_engine(url: str) -> Engine:
         if backend in ("mysql", "mariadb"):
             # Lambda freezes between invocations and Aurora drops idle connections: ping before use and
             # recycle well before the server's timeout; a down database must fail fast, not hang a request.
-            return create_engine(
+            engine = create_engine(
                 parsed,
                 pool_pre_ping=True,
                 pool_recycle=280,
@@ -154,9 +168,28 @@ def catalog_engine(url: str) -> Engine:
                 pool_timeout=10,
                 connect_args={"connect_timeout": 5, "charset": "utf8mb4"},
             )
+            if credentials is not None:
+                event.listen(engine, "do_connect", _signing_in_with(credentials))
+            return engine
     except NoSuchModuleError as error:
         raise ConfigError(f"catalog URL needs a driver that is not installed: {error}") from None
     raise ConfigError(f"catalog URL must be sqlite:/// or mysql+pymysql://, not {backend}://")
+
+
+def _signing_in_with(credentials: CredentialSource) -> Callable[..., Any]:
+    """A ``do_connect`` hook: the current credentials, and fresh ones once if the server refuses them."""
+
+    def do_connect(dialect: Any, _record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> Any:
+        cparams.update(credentials.connect_params())
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as error:
+            if not error.args or error.args[0] != MYSQL_ACCESS_DENIED:
+                raise
+        cparams.update(credentials.connect_params(fresh=True))
+        return dialect.connect(*cargs, **cparams)
+
+    return do_connect
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -315,8 +348,8 @@ class SqlCatalog:
     :class:`~vitrine.errors.Unavailable` (HTTP 503, retry), never as a driver exception.
     """
 
-    def __init__(self, url: str) -> None:
-        self._engine = catalog_engine(url)
+    def __init__(self, url: str, credentials: CredentialSource | None = None) -> None:
+        self._engine = catalog_engine(url, credentials)
         self._where = self._engine.url.render_as_string(hide_password=True)
         self._upsert = _upsert_builder(self._engine.dialect.name)
         with self._guard("migrate the schema"):
