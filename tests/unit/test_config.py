@@ -84,3 +84,19 @@ def test_local_profile_with_real_models_needs_their_folders(tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="VITRINE_GROUNDING_DINO_DIR"):
         build_services(load_settings(models={"model_profile": "local"}, home=tmp_path))
+
+
+def test_local_profile_with_real_weights_folders_wires_and_says_so(local_home, tmp_path) -> None:
+    import shutil
+
+    from vitrine.config import MODEL_NAMES
+    from vitrine.wiring import build_services
+
+    dirs = {}
+    for model in MODEL_NAMES:  # weights that are not marked tiny: what a user's real folders look like
+        folder = shutil.copytree(local_home / "models" / model, tmp_path / "weights" / model)
+        (folder / "VITRINE_TINY_MODEL").unlink()
+        dirs[f"{model}_dir"] = str(folder)
+    services = build_services(load_settings(models={"model_profile": "local", **dirs}, home=tmp_path / "home"))
+    assert services.tiny_models is False
+    assert services.adapters["models"] == "in-process model_code (local)"
