@@ -5,6 +5,7 @@
 import { fetchHealth, searchPhoto } from "./api.js";
 import { initOperatorArea } from "./ops.js";
 import { preparePhoto } from "./photo.js";
+import { attachProductLinks } from "./product.js";
 import * as view from "./view.js";
 
 const WHOLE_PHOTO = [0, 0, 1, 1];
@@ -53,6 +54,7 @@ function showAnswer(answer, box) {
     if (current.detections.length > 0) view.showBoxes(current.detections, box, searchItem);
     else if (answer.box) view.showSearchedArea(answer.box);
     view.showResults(answer);
+    attachProductLinks(answer.results); // a "Details" button on each card opens the product view
     view.showIdle(`${answer.results?.length ?? 0} similar products found.`);
   } else {
     view.showError("Vitrine sent an answer this page does not understand. Please try again.");

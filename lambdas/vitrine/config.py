@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vitrine.errors import ConfigError
 
-MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes")
+MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes", "clip_embed")
 """The SageMaker models; each has a folder under ``model_code/``."""
 
 ENV_PREFIX = "VITRINE_"
@@ -47,6 +47,7 @@ class ModelSettings(BaseSettings):
     llava_dir: str | None = Field(None, description="weights folder of LLaVA-NeXT (tagger, hotel classes)")
     ranker_dir: str | None = Field(None, description="weights folder of the cover ranker")
     blip2_attributes_dir: str | None = Field(None, description="weights folder of BLIP-2 (+ LoRA adapter)")
+    clip_embed_dir: str | None = Field(None, description="weights folder of the CLIP/SigLIP dual encoder")
     endpoint_prefix: str = Field("vitrine", description="SageMaker endpoint names are <prefix>-<model>")
     endpoint_timeout_s: float = Field(30.0, gt=0, description="read timeout of model and AWS calls")
 
@@ -124,6 +125,90 @@ class IngestSettings(BaseSettings):
     batch_size: int = Field(16, ge=1, le=256, description="images per batched model call")
 
 
+class HotelSettings(BaseSettings):
+    """Hotel images: the label set, the classification requests, the debounced cover scoring."""
+
+    model_config = _group("HOTELS_")
+
+    labels: Path | None = Field(
+        None, description="JSON label set (labels, synonyms, never-cover labels; default: built in)"
+    )
+    concurrency: int = Field(
+        8, ge=1, le=64, description="classification requests in flight to the llava endpoint (vLLM batches)"
+    )
+    logprobs: bool = Field(True, description="ask the endpoint for token log-probabilities (confidence)")
+    cover_quiet_s: float = Field(
+        60.0, ge=0, description="a hotel is scored once its images and text have not changed for this long"
+    )
+    cover_max_wait_s: float = Field(
+        900.0, gt=0, description="a changed hotel is scored after this long even if its images keep changing"
+    )
+    cover_max_hotels: int = Field(100, ge=1, le=10_000, description="hotels scored per sweep at most")
+    cover_lease_s: float = Field(
+        600.0, gt=0, description="how long a scoring run holds a hotel before another sweep may take it"
+    )
+
+
+class DescriptionSettings(BaseSettings):
+    """Product descriptions: attribute schemas, the writer, the text check, shoppers' questions."""
+
+    model_config = _group("DESCRIPTIONS_")
+
+    schemas: Path | None = Field(
+        None, description="folder of attribute schemas per category (JSON; default: built in)"
+    )
+    writer_model_id: str | None = Field(
+        None, description="Claude model that writes descriptions (default: VITRINE_AWS_BEDROCK_TEXT_MODEL_ID)"
+    )
+    max_tokens: int = Field(400, ge=50, le=4096, description="most tokens the writer may write")
+    temperature: float = Field(0.1, ge=0, le=1, description="writer sampling temperature")
+    writer_attempts: int = Field(
+        4, ge=1, le=10, description="Converse attempts per text (botocore retries with backoff and jitter)"
+    )
+    language: str = Field("en", pattern=r"^[a-z]{2}$", description="language of descriptions (ISO 639-1)")
+    tone: str = Field("friendly, factual", max_length=100, description="tone the writer is asked for")
+    min_chars: int = Field(40, ge=1, description="shortest description stored")
+    max_chars: int = Field(1200, ge=100, description="longest description stored")
+    banned_claims: list[str] | None = Field(
+        None, description="JSON list of claims a description may not make (default: built in)"
+    )
+    at_ingest: bool = Field(True, description="describe products that need it right after ingestion")
+    inline_limit: int = Field(16, ge=0, le=256, description="products described per ingestion batch at most")
+    max_new_tokens: int = Field(20, ge=1, le=128, description="answer length of the attribute model")
+    ask_max_chars: int = Field(300, ge=10, le=500, description="longest shopper question accepted")
+    ask_per_minute: int = Field(
+        10, ge=1, le=1000, description="questions per client per minute (per instance)"
+    )
+
+    def writer_model(self, aws: AwsSettings) -> str:
+        return self.writer_model_id or aws.bedrock_text_model_id
+
+
+class DiscoverySettings(BaseSettings):
+    """Cross-modal discovery: search by words with the dual encoder (clip_embed), and its re-ranking."""
+
+    model_config = _group("DISCOVERY_")
+
+    text_search: bool | None = Field(
+        None,
+        description="ingest the dual encoder's vectors and answer GET /api/search/text (default: on in the "
+        "local profile, off in the cloud one unless the CDK app deploys the discovery job)",
+    )
+    text_dim: int = Field(
+        768, gt=0, description="vector size of clip_embed (CLIP ViT-L/14-336: 768): the OpenSearch text field"
+    )
+    rerank_pool: int = Field(
+        4, ge=1, le=20, description="POST /api/search with `text`: image hits re-ranked per product asked for"
+    )
+    rerank_text_weight: float = Field(
+        0.5, ge=0, le=1, description="share of the text's ranking in the re-ranked order (0: the photo's only)"
+    )
+
+    def enabled(self, profile: str) -> bool:
+        """Whether text search runs in ``profile`` (the setting, else on locally and off in the cloud)."""
+        return self.text_search if self.text_search is not None else profile == "local"
+
+
 class LimitSettings(BaseSettings):
     """What any untrusted image may be: refused before decoding when larger."""
 
@@ -149,6 +234,9 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    hotels: HotelSettings = Field(default_factory=HotelSettings)
+    descriptions: DescriptionSettings = Field(default_factory=DescriptionSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @model_validator(mode="after")
     def _cloud_needs_its_resources(self) -> Settings:
@@ -171,6 +259,9 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "search": SearchSettings,
     "ingest": IngestSettings,
     "limits": LimitSettings,
+    "hotels": HotelSettings,
+    "descriptions": DescriptionSettings,
+    "discovery": DiscoverySettings,
 }
 
 

@@ -7,20 +7,32 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vitrine.catalog.filtering import FilterRule, load_rules
 from vitrine.catalog.ingest import CatalogIngestion
 from vitrine.catalog.ports import Catalog, ImageTagger
 from vitrine.catalog.reconcile import reconcile
 from vitrine.config import MODEL_NAMES, Settings, env_name, settings
+from vitrine.descriptions.ask import PhotoQuestions
+from vitrine.descriptions.describe import ProductDescribing
+from vitrine.descriptions.ports import DescriptionStore
 from vitrine.errors import ConfigError
+from vitrine.hotels.classify import HotelClassification, PhotoClassifier
+from vitrine.hotels.covers import CoverScoring
+from vitrine.hotels.labels import LabelSet, load_labels
+from vitrine.hotels.ports import HotelCatalog
 from vitrine.kernel.ports import EventGuard, ModelEndpoint, ObjectStore, TextWriter, VectorIndex
+from vitrine.models.attribute_reader import AttributeReader
+from vitrine.models.cover_ranker import CoverRanker
 from vitrine.models.detector import Detector
 from vitrine.models.embedder import Embedder
 from vitrine.search.calibration import DEFAULT_THRESHOLD
 from vitrine.search.calibration import load as load_calibration
 from vitrine.search.visual_search import VisualSearch
+
+if TYPE_CHECKING:
+    from vitrine.adapters.sql.catalog import CredentialSource
 
 
 @dataclass
@@ -39,6 +51,8 @@ class Services:
     adapters: dict[str, str]
     tiny_models: bool = False
     event_guard: EventGuard | None = None
+    hotel_catalog: HotelCatalog | None = None
+    description_store: DescriptionStore | None = None
 
     @cached_property
     def detector(self) -> Detector:
@@ -69,6 +83,58 @@ class Services:
             max_image_pixels=s.limits.max_image_pixels,
             duplicate_threshold=s.ingest.duplicate_threshold,
             batch_size=s.ingest.batch_size,
+            after_batch=self.product_describing.after_ingest if s.descriptions.at_ingest else None,
+        )
+
+    # -- descriptions: attributes from the photo, a checked description, shoppers' questions -------------
+
+    def descriptions(self) -> DescriptionStore:
+        """The description store (same database as the product catalog, its own table)."""
+        if self.description_store is None:
+            raise ConfigError("these services were built without a description store")
+        return self.description_store
+
+    @cached_property
+    def attribute_reader(self) -> AttributeReader:
+        return AttributeReader(self.endpoints["blip2_attributes"], self.settings.descriptions.max_new_tokens)
+
+    @cached_property
+    def product_describing(self) -> ProductDescribing:
+        from vitrine.descriptions.quality import DEFAULT_BANNED_CLAIMS, TextRules
+        from vitrine.descriptions.schema import load_schemas
+
+        d, limits = self.settings.descriptions, self.settings.limits
+        rules = TextRules(
+            language=d.language,
+            min_chars=d.min_chars,
+            max_chars=d.max_chars,
+            banned_claims=tuple(d.banned_claims if d.banned_claims is not None else DEFAULT_BANNED_CLAIMS),
+        )
+        return ProductDescribing(
+            self.store,
+            self.catalog,
+            self.descriptions(),
+            self.attribute_reader,
+            self.writer,
+            load_schemas(d.schemas),
+            rules,
+            tone=d.tone,
+            max_image_bytes=limits.max_image_bytes,
+            max_image_pixels=limits.max_image_pixels,
+            inline_limit=d.inline_limit,
+        )
+
+    @cached_property
+    def photo_questions(self) -> PhotoQuestions:
+        from vitrine.descriptions.ask import RateLimiter
+
+        d = self.settings.descriptions
+        return PhotoQuestions(
+            self.store,
+            self.catalog,
+            self.attribute_reader,
+            max_chars=d.ask_max_chars,
+            limiter=RateLimiter(d.ask_per_minute, 60.0),
         )
 
     @cached_property
@@ -93,6 +159,55 @@ class Services:
             match_threshold=self.match_threshold[0],
             max_image_bytes=s.limits.max_image_bytes,
             max_image_pixels=s.limits.max_image_pixels,
+        )
+
+    def hotels(self) -> HotelCatalog:
+        """The hotel catalog (same database as the product catalog, its own tables)."""
+        if self.hotel_catalog is None:
+            raise ConfigError("these services were built without a hotel catalog")
+        return self.hotel_catalog
+
+    @cached_property
+    def hotel_labels(self) -> LabelSet:
+        return load_labels(self.settings.hotels.labels)
+
+    @cached_property
+    def photo_classifier(self) -> PhotoClassifier:
+        from vitrine.models.chat_vlm import ChatVlm
+
+        h = self.settings.hotels
+        vlm = ChatVlm(
+            self.endpoints["llava"],
+            batch_requests=self.settings.profile == "local",  # in-process: one batch; vLLM: concurrent
+            concurrency=h.concurrency,
+            logprobs=h.logprobs,
+        )
+        return PhotoClassifier(vlm, self.hotel_labels)
+
+    @cached_property
+    def hotel_classification(self) -> HotelClassification:
+        s = self.settings
+        return HotelClassification(
+            self.store,
+            self.hotels(),
+            self.photo_classifier,
+            max_image_bytes=s.limits.max_image_bytes,
+            max_image_pixels=s.limits.max_image_pixels,
+            batch_size=s.ingest.batch_size,
+        )
+
+    @cached_property
+    def cover_scoring(self) -> CoverScoring:
+        h = self.settings.hotels
+        return CoverScoring(
+            self.store,
+            self.hotels(),
+            CoverRanker(self.endpoints["ranker"]),
+            self.hotel_labels,
+            quiet_s=h.cover_quiet_s,
+            max_wait_s=h.cover_max_wait_s,
+            lease_s=h.cover_lease_s,
+            max_hotels=h.cover_max_hotels,
         )
 
     def persist(self) -> None:
@@ -138,11 +253,13 @@ def _local(s: Settings) -> Services:
             "object_store": f"folder ({home / 'bucket'})",
             "catalog": catalog_url.split(":", 1)[0].split("+", 1)[0],
             "vector_index": "faiss-hnsw",
-            "models": f"in-process model_code ({'tiny random weights' if tiny else s.models.models.model_profile})",
+            "models": f"in-process model_code ({'tiny random weights' if tiny else s.models.model_profile})",
             "tagger": tagger_name,
             "writer": "offline (not AI-generated)",
         },
         tiny_models=tiny,
+        hotel_catalog=_sql_hotels(catalog_url),
+        description_store=_sql_descriptions(catalog_url),
     )
     # The local index lives in memory and reaches disk after each batch: a process that died mid-batch
     # leaves the ledger ahead of it. Mend that before anything reads or writes (milliseconds with FAISS).
@@ -185,6 +302,30 @@ def _tagger(s: Settings, endpoints: dict[str, ModelEndpoint]) -> tuple[ImageTagg
     return ModelTagger(ChatVlm(endpoints["llava"], batch_requests=in_process)), "llava endpoint"
 
 
+def _sql_hotels(url: str, credentials: CredentialSource | None = None) -> HotelCatalog:
+    from vitrine.adapters.sql.hotels import SqlHotelCatalog
+
+    return SqlHotelCatalog(url, credentials)
+
+
+def _sql_descriptions(url: str, credentials: CredentialSource | None = None) -> DescriptionStore:
+    from vitrine.adapters.sql.descriptions import SqlDescriptionStore
+
+    return SqlDescriptionStore(url, credentials)
+
+
+def _bedrock_writer(s: Settings) -> TextWriter:
+    """Claude through Converse, on a client whose botocore retries (standard mode: backoff with jitter)
+    cover throttling and timeouts."""
+    from vitrine.adapters.aws.bedrock import BedrockWriter, writer_client
+
+    d = s.descriptions
+    client = writer_client(
+        s.aws.region, read_timeout_s=s.models.endpoint_timeout_s, max_attempts=d.writer_attempts
+    )
+    return BedrockWriter(client, d.writer_model(s.aws), max_tokens=d.max_tokens, temperature=d.temperature)
+
+
 def _client(s: Settings, service: str) -> Any:
     import boto3
     from botocore.config import Config
@@ -200,8 +341,7 @@ def _client(s: Settings, service: str) -> Any:
 
 
 def _cloud(s: Settings) -> Services:
-    from vitrine.adapters.aws.bedrock import BedrockWriter
-    from vitrine.adapters.aws.db_secret import catalog_url_from_secret
+    from vitrine.adapters.aws.db_secret import SecretCredentials
     from vitrine.adapters.aws.opensearch_index import OpenSearchIndex, connect
     from vitrine.adapters.aws.s3_store import S3Store
     from vitrine.adapters.aws.sagemaker_endpoint import SageMakerEndpoint
@@ -212,9 +352,11 @@ def _cloud(s: Settings) -> Services:
         m: SageMakerEndpoint(runtime, s.models.endpoint_name(m), m) for m in MODEL_NAMES
     }
     s3 = _client(s, "s3")
-    catalog_url = s.catalog_url or catalog_url_from_secret(
-        _client(s, "secretsmanager"), s.aws.db_secret_arn, s.aws.db_name
+    # With a secret, every engine re-reads it when the server refuses the password (after a rotation).
+    credentials = (
+        None if s.catalog_url else SecretCredentials(_client(s, "secretsmanager"), s.aws.db_secret_arn)
     )
+    catalog_url = s.catalog_url or credentials.url(s.aws.db_name)  # type: ignore[union-attr]
     tagger, tagger_name = _tagger(s, endpoints)
     guard = None
     if s.aws.idempotency_table:
@@ -226,13 +368,13 @@ def _cloud(s: Settings) -> Services:
         settings=s,
         store=S3Store(s3, s.aws.bucket),
         uploads=S3Store(s3, s.aws.uploads_bucket or s.aws.bucket),
-        catalog=SqlCatalog(catalog_url),
+        catalog=SqlCatalog(catalog_url, credentials),
         index=OpenSearchIndex(
             connect(s.aws.opensearch_endpoint, s.aws.region), s.aws.opensearch_index, s.search.embedding_dim
         ),
         endpoints=endpoints,
         tagger=tagger,
-        writer=BedrockWriter(_client(s, "bedrock-runtime"), s.aws.bedrock_text_model_id),
+        writer=_bedrock_writer(s),
         rules=load_rules(s.ingest.filter_rules),
         adapters={
             "object_store": f"s3 ({s.aws.bucket})",
@@ -240,10 +382,12 @@ def _cloud(s: Settings) -> Services:
             "vector_index": f"opensearch ({s.aws.opensearch_index})",
             "models": f"sagemaker ({s.models.endpoint_prefix}-*)",
             "tagger": tagger_name,
-            "writer": f"bedrock ({s.aws.bedrock_text_model_id})",
+            "writer": f"bedrock ({s.descriptions.writer_model(s.aws)})",
             "idempotency": f"dynamodb ({s.aws.idempotency_table})" if guard else "catalog ledger only",
         },
         event_guard=guard,
+        hotel_catalog=_sql_hotels(catalog_url, credentials),
+        description_store=_sql_descriptions(catalog_url, credentials),
     )
 
 

@@ -66,6 +66,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if args.path and summary.failed_messages else 0
 
 
+def _prepare_hotels(app, folder: Path, hotels: int) -> None:
+    """Generate and ingest the demo hotels (classified, covers scored) unless the home has hotels already."""
+    if hotels <= 0 or app.hotels().count_hotels() > 0:
+        return
+    from tqdm import tqdm
+
+    from vitrine_dev.demo_hotels import generate as generate_hotels
+    from vitrine_dev.ingest import count_dispatchable, ingest_folder
+
+    if not (folder / "hotels").is_dir():
+        summary = generate_hotels(folder, hotels=hotels)
+        print(f"Generated synthetic hotels: {summary.line()}")
+    with tqdm(total=count_dispatchable(folder), unit="file", desc="classifying the demo hotels") as bar:
+        result = ingest_folder(folder, app.store, bar.update)
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(app.hotels().count_images().items()) if v)
+    retry = len(result.failed_messages)
+    print(f"Demo hotels ingested: {app.hotels().count_hotels()} hotels, {counts}; {retry} to retry")
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Everything ``make run`` needs before serving: models (tiny ones offline) and a demo catalog."""
     from vitrine.config import settings
@@ -76,6 +95,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(
             "Offline profile: tiny randomly-initialised models (no model hub here) — results are not meaningful."
         )
+    _prepare_hotels(app, s.home.resolve() / "demo-hotels", args.demo_hotels)
     if app.catalog.count_products() > 0:
         print(f"Catalog has {app.catalog.count_products()} products: nothing to prepare.")
         return 0
@@ -185,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo-products", type=int, default=240, help="products in the demo catalog (default 240)"
     )
     prepare.add_argument("--street", type=int, default=40, help="street photos in the demo (default 40)")
+    prepare.add_argument(
+        "--demo-hotels", type=int, default=24, help="synthetic hotels to classify (default 24; 0: none)"
+    )
     prepare.set_defaults(func=cmd_prepare)
 
     settings_cmd = commands.add_parser(
@@ -192,10 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     settings_cmd.set_defaults(func=cmd_settings)
 
-    from vitrine_dev import demo
+    from vitrine_dev import demo, demo_hotels
     from vitrine_dev.modelkit import commands as model_commands
 
     demo.add_parser(commands)
+    demo_hotels.add_parser(commands)
     model_commands.add_parser(commands)
     return parser
 

@@ -23,8 +23,11 @@ from vitrine.kernel.events import s3_record, sqs_batch
 from vitrine.kernel.ports import ObjectStore
 from vitrine_dev.lambda_context import LocalContext
 
-HANDLERS = {"products/": "handlers.ingest"}
+HANDLERS = {"products/": "handlers.ingest", "hotels/": "handlers.hotels_classify"}
 """Bucket prefix → the module whose ``handler`` ingests it (as the S3 → SQS → Lambda wiring does)."""
+SCHEDULED_AFTER = {"handlers.hotels_classify": "handlers.hotels_cover"}
+"""Ingestion handler → the job its objects make due, which the cloud runs on a schedule (debounced cover
+scoring): locally it runs once right after the handler's events, with no quiet period."""
 SQS_BATCH = 16
 
 
@@ -103,6 +106,8 @@ def ingest_folder(
             summary.dispatched += len(chunk)
             if progress:
                 progress(len(chunk))
+        if module in SCHEDULED_AFTER:
+            importlib.import_module(SCHEDULED_AFTER[module]).handler({"quiet_s": 0}, LocalContext())
     return summary
 
 

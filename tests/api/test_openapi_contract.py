@@ -17,6 +17,16 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("post", "/uploads"): {200, 400, 413, 415, 422, 500, 503},
     ("get", "/health"): {200, 500, 503},
     ("get", "/ops/ingest/report"): {200, 401, 403, 422, 500, 503},
+    ("get", "/products/{code}"): {200, 404, 422, 500, 503},
+    ("post", "/products/{code}/ask"): {200, 400, 404, 415, 422, 429, 500, 503},
+    ("post", "/ops/products/{code}/describe"): {200, 401, 403, 404, 422, 500, 503},
+    ("get", "/hotels"): {200, 422, 500, 503},
+    ("get", "/hotels/{hotel_id}"): {200, 404, 422, 500, 503},
+    ("get", "/ops/hotels/{hotel_id}"): {200, 401, 403, 404, 422, 500, 503},
+    ("put", "/ops/hotels/{hotel_id}/cover"): {200, 400, 401, 403, 404, 415, 422, 500, 503},
+    ("delete", "/ops/hotels/{hotel_id}/cover"): {200, 401, 403, 404, 422, 500, 503},
+    ("post", "/ops/hotels/{hotel_id}/rescore"): {200, 401, 403, 404, 422, 500, 503},
+    ("post", "/ops/classify"): {200, 400, 401, 403, 413, 415, 422, 500, 503},
 }
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 

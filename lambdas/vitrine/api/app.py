@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from vitrine import __version__
 from vitrine.api import errors
-from vitrine.api.routes import operations, search
+from vitrine.api.routes import hotels, hotels_ops, operations, products, products_ops, search
 from vitrine.wiring import Services
 
 API_PREFIX = "/api"
@@ -28,6 +28,10 @@ def build_app(services: Services) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(strip_prefixes=[API_PREFIX], enable_validation=True)
     app.include_router(search.make_router(services))
     app.include_router(operations.make_router(services))
+    app.include_router(hotels.make_router(services))
+    app.include_router(hotels_ops.make_router(services))
+    app.include_router(products.make_router(services))
+    app.include_router(products_ops.make_router(services))
     errors.install(app)
     app.configure_openapi(
         title="Vitrine API",
@@ -50,8 +54,8 @@ def build_app(services: Services) -> APIGatewayRestResolver:
 def without_impossible_422(spec: dict[str, Any]) -> dict[str, Any]:
     """Powertools documents a 422 on every operation; one with no parameters and no body cannot fail
     validation, so its 422 goes (the routes' own 422s, with our error body, stay)."""
-    for operations in spec.get("paths", {}).values():
-        for operation in operations.values():
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
             if not operation.get("parameters") and not operation.get("requestBody"):
                 operation.get("responses", {}).pop("422", None)
     return spec

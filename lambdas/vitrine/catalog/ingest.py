@@ -96,6 +96,7 @@ class CatalogIngestion:
         duplicate_threshold: float,
         batch_size: int = 16,
         clock: Callable[[], float] = time.time,
+        after_batch: Callable[[list[Outcome]], object] | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -109,6 +110,9 @@ class CatalogIngestion:
         self.duplicate_threshold = duplicate_threshold
         self.batch_size = batch_size
         self.clock = clock
+        self.after_batch = after_batch
+        """Called with each call's outcomes once its images are indexed (describing the products saved or
+        newly indexed: :meth:`vitrine.descriptions.describe.ProductDescribing.after_ingest`); never raises."""
 
     def ingest(self, events: Sequence[ObjectEvent]) -> list[Outcome]:
         """Apply ``events`` in order; one outcome per event, in the same order. Never raises."""
@@ -120,7 +124,10 @@ class CatalogIngestion:
             self._detect(chunk)
             self._embed(chunk)
             self._index(chunk)
-        return [item.outcome if isinstance(item, _Image) else item for item in admitted]  # type: ignore[misc]
+        outcomes = [item.outcome if isinstance(item, _Image) else item for item in admitted]
+        if self.after_batch is not None:
+            self.after_batch(outcomes)  # type: ignore[arg-type]
+        return outcomes  # type: ignore[return-value]
 
     # -- admission: everything that needs no model -----------------------------------------------------
 

@@ -6,20 +6,27 @@ travel as raw bytes in an ``image`` content block (formats: jpeg, png, gif, webp
 Errors: ``ValidationException`` means Bedrock refused this request → :class:`~vitrine.errors.BadInput`;
 everything else (throttling, model timeouts, service errors, missing model access, no answer) →
 :class:`~vitrine.errors.Unavailable`.
+
+Retries are botocore's (:func:`writer_client`: the ``standard`` mode retries throttling, 5xx, read timeouts
+and dropped connections with exponential backoff and full jitter, within a retry quota), so this module
+never loops; what is still failing after them arrives here once and becomes ``Unavailable`` with its code.
+Written text is checked by the description job (:mod:`vitrine.descriptions.quality`), whichever writer
+wrote it; this writer only refuses a text the model did not finish.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from vitrine.adapters.aws.errors import TRANSPORT_ERRORS, error_code, error_message, no_answer
 from vitrine.catalog.domain import ImageTags
 from vitrine.catalog.tagging import TAG_PROMPT, parse_tags
+from vitrine.descriptions.quality import UnfinishedText
 from vitrine.errors import BadInput, Unavailable
 from vitrine.kernel.concurrency import map_concurrently
 from vitrine.kernel.types import GeneratedText
@@ -39,10 +46,10 @@ COMPLETE_STOP_REASONS = frozenset({"end_turn", "stop_sequence"})
 TAG_INFERENCE = {"maxTokens": 200, "temperature": 0.0}
 TAG_CONCURRENCY = 4
 """Converse calls in flight while tagging a batch: enough to hide latency, few enough for default quotas."""
-WRITE_INFERENCE = {"maxTokens": 400, "temperature": 0.3}
-
-MAX_TEXT_CHARS = 1500
-"""A product description longer than this is the model rambling, not describing."""
+WRITE_MAX_TOKENS = 400
+WRITE_TEMPERATURE = 0.1
+WRITE_ATTEMPTS = 4
+"""Converse attempts per text (the first and three retries) before a throttled writer is reported."""
 
 WRITER_SYSTEM_PROMPT = (
     "You write product descriptions for an online shop. Use ONLY the facts in the user's message: do not "
@@ -51,7 +58,19 @@ WRITER_SYSTEM_PROMPT = (
     "preamble, no markdown."
 )
 
-_NUMBER = re.compile(r"\d+")
+
+def writer_client(region: str, *, read_timeout_s: float, max_attempts: int = WRITE_ATTEMPTS) -> Any:
+    """A ``bedrock-runtime`` client whose botocore retries cover throttling and timeouts: ``standard`` mode,
+    ``max_attempts`` attempts in all, exponential backoff with full jitter between them."""
+    import boto3
+
+    config = Config(
+        region_name=region,
+        connect_timeout=5,
+        read_timeout=read_timeout_s,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    )
+    return boto3.client("bedrock-runtime", config=config)
 
 
 def converse(client: Any, model_id: str, **request: Any) -> tuple[str, str]:
@@ -97,46 +116,36 @@ class BedrockTagger:
         return map_concurrently(lambda item: self.tag(*item), images, TAG_CONCURRENCY)
 
 
-def text_problem(text: str, facts: dict[str, Any]) -> str:
-    """The first check a written text fails, or '' when it passes.
-
-    The checks are the ones that can be stated exactly: the text is not empty, is at most
-    :data:`MAX_TEXT_CHARS` long, and every number in it (a run of digits) also appears in the facts, so a
-    size, price or percentage cannot be invented.
-    """
-    if not text.strip():
-        return "the text is empty"
-    if len(text) > MAX_TEXT_CHARS:
-        return f"the text is {len(text)} characters; at most {MAX_TEXT_CHARS} are allowed"
-    known = set(_NUMBER.findall(json.dumps(facts, ensure_ascii=False)))
-    invented = sorted(set(_NUMBER.findall(text)) - known, key=int)
-    if invented:
-        return f"the text has numbers not in the facts: {', '.join(invented)}"
-    return ""
-
-
 class BedrockWriter:
-    """:class:`~vitrine.kernel.ports.TextWriter` on Claude, told to use only the facts, and checked afterwards."""
+    """:class:`~vitrine.kernel.ports.TextWriter` on Claude, told to use only the facts. The description job
+    checks what it writes (:func:`vitrine.descriptions.quality.text_problems`)."""
 
-    def __init__(self, client: Any, model_id: str) -> None:
+    ai_generated = True
+
+    def __init__(
+        self,
+        client: Any,
+        model_id: str,
+        *,
+        max_tokens: int = WRITE_MAX_TOKENS,
+        temperature: float = WRITE_TEMPERATURE,
+    ) -> None:
         self._client = client
         self.model_id = model_id
         self.name = f"bedrock:{model_id}"
+        self.inference = {"maxTokens": max_tokens, "temperature": temperature}
 
     def write(self, instructions: str, facts: dict[str, Any]) -> GeneratedText:
-        """Raises Unavailable when the text is cut off or fails :func:`text_problem`."""
+        """The model's text, stripped. :class:`~vitrine.descriptions.quality.UnfinishedText` when it stopped
+        early (token limit, content filter); :class:`Unavailable` / :class:`BadInput` from :func:`converse`."""
         prompt = f"{instructions}\n\nFacts (JSON):\n{json.dumps(facts, ensure_ascii=False, sort_keys=True)}"
         text, stop_reason = converse(
             self._client,
             self.model_id,
             system=[{"text": WRITER_SYSTEM_PROMPT}],
             messages=[{"role": "user", "content": [{"text": prompt}]}],
-            inferenceConfig=WRITE_INFERENCE,
+            inferenceConfig=self.inference,
         )
         if stop_reason not in COMPLETE_STOP_REASONS:
-            raise Unavailable(f"{self.model_id} did not finish the text (stopReason={stop_reason})")
-        text = text.strip()
-        problem = text_problem(text, facts)
-        if problem:
-            raise Unavailable(f"{self.model_id} wrote a text that fails validation: {problem}")
-        return GeneratedText(text=text, writer=self.model_id)
+            raise UnfinishedText(f"{self.model_id} did not finish the text (stopReason={stop_reason})")
+        return GeneratedText(text=text.strip(), writer=self.model_id)

@@ -3,6 +3,8 @@
 Without Bedrock there is no language model to write prose, and a tiny random one would write noise. A
 template cannot invent anything, which is the property the cloud writer is checked for, so the local
 profile still shows a grounded description; its ``writer`` label says plainly that no AI wrote it.
+
+Its text goes through the same check as a language model's (:mod:`vitrine.descriptions.quality`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ LABEL = "offline (not AI-generated)"
 NOUN_KEYS = ("category", "product_type", "type")
 """The first of these present names the product; otherwise it is an "item"."""
 
-ADJECTIVE_KEYS = ("fit", "color", "colour", "pattern", "material")
+ADJECTIVE_KEYS = ("fit", "color", "colour", "pattern", "fabric", "material")
 """Facts that read naturally before the noun, in this order: "a slim-fit blue striped cotton shirt"."""
+TITLE_KEYS = ("name", "brand", "price", "currency")
+"""The product's own facts, said first ("Striped shirt by Kestrel, 29.5 EUR.") when there is a name."""
 
 UNKNOWN_VALUES = frozenset({"", "not visible", "unknown", "none", "n/a"})
 """Values the attribute schema uses for "could not tell": leaving them out is more honest than saying them."""
@@ -41,6 +45,7 @@ class OfflineWriter:
     """:class:`~vitrine.kernel.ports.TextWriter` that fills a template; equal facts always give the same text."""
 
     name = "offline"
+    ai_generated = False
 
     def write(self, instructions: str, facts: dict[str, Any]) -> GeneratedText:
         """A lead sentence from the descriptive facts, then one short sentence per other fact, by key.
@@ -53,7 +58,11 @@ class OfflineWriter:
         adjectives = [known[key] for key in ADJECTIVE_KEYS if key in known]
         phrase = " ".join([*adjectives, noun])
         sentences = [f"{_article(phrase)} {phrase}."]
-        used = {*NOUN_KEYS, *ADJECTIVE_KEYS}
+        if "name" in known:
+            by = f" by {known['brand']}" if "brand" in known else ""
+            price = f", {known['price']} {known.get('currency', '')}".rstrip() if "price" in known else ""
+            sentences.insert(0, f"{known['name']}{by}{price}.")
+        used = {*NOUN_KEYS, *ADJECTIVE_KEYS, *(TITLE_KEYS if "name" in known else ())}
         sentences += [
             f"{key.replace('_', ' ').capitalize()}: {text}."
             for key, text in sorted(known.items())

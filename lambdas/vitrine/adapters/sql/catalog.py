@@ -232,33 +232,36 @@ def _migration_lock(conn: Connection) -> Iterator[None]:
         conn.commit()
 
 
-def migrate(engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> int:
-    """Apply the steps above the stored version, in order, each with its version bump in one
-    transaction; return the version reached.
+def migrate(
+    engine: Engine, migrations: Sequence[Migration] = MIGRATIONS, version_table: Table = schema_version
+) -> int:
+    """Apply the steps above the version stored in ``version_table``, in order, each with its version bump
+    in one transaction; return the version reached. Every schema module (catalog, hotels, descriptions)
+    migrates through this one procedure, each with its own steps and version table.
 
     On SQLite a step and its bump commit or roll back together, DDL included. MySQL commits implicitly
     around DDL, which is why the bump follows every step instead of the whole upgrade: a failed upgrade
     restarts at the step that failed and never re-runs one that succeeded. ``engine`` must come from
     :func:`catalog_engine` (its SQLite engine is the one with real transactions).
     """
+
+    def stored(conn: Connection) -> int:
+        return conn.execute(select(func.max(version_table.c.version))).scalar() or 0
+
     with engine.connect() as conn, _migration_lock(conn):
         with conn.begin():
-            schema_version.create(conn, checkfirst=True)
+            version_table.create(conn, checkfirst=True)
         for step in sorted(migrations, key=lambda m: m.version):
             with conn.begin():
                 # Read inside the step's transaction: on SQLite it is IMMEDIATE, so a concurrent start
                 # that got here first has committed the step by now and this one skips it.
-                if _stored_version(conn) >= step.version:
+                if stored(conn) >= step.version:
                     continue
                 step.apply(conn)
-                conn.execute(schema_version.delete())
-                conn.execute(schema_version.insert().values(version=step.version))
+                conn.execute(version_table.delete())
+                conn.execute(version_table.insert().values(version=step.version))
         with conn.begin():
-            return _stored_version(conn)
-
-
-def _stored_version(conn: Connection) -> int:
-    return conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
+            return stored(conn)
 
 
 def _dumps(value: Any) -> str:
@@ -341,19 +344,26 @@ def _upsert_builder(dialect: str) -> Callable[[Table, dict[str, Any]], Any]:
     return sqlite_upsert if dialect == "sqlite" else mysql_upsert  # catalog_engine admits only these two
 
 
-class SqlCatalog:
-    """:class:`~vitrine.kernel.ports.Catalog` over SQLite (``sqlite:///path``) or MySQL (``mysql+pymysql://...``).
-
-    Every database failure that means "cannot reach or use the database" surfaces as
+class SqlStore:
+    """What every store on the catalog database shares: an engine from :func:`catalog_engine`, its schema
+    migrated at start, and every failure that means "cannot reach or use the database" surfaced as
     :class:`~vitrine.errors.Unavailable` (HTTP 503, retry), never as a driver exception.
+
+    Subclasses name their ``schema`` (a module's ``migrate``) and what they store, for the messages.
     """
+
+    what = "catalog"
+
+    @staticmethod
+    def schema(engine: Engine) -> int:
+        return migrate(engine)
 
     def __init__(self, url: str, credentials: CredentialSource | None = None) -> None:
         self._engine = catalog_engine(url, credentials)
+        self._dialect = self._engine.dialect.name
         self._where = self._engine.url.render_as_string(hide_password=True)
-        self._upsert = _upsert_builder(self._engine.dialect.name)
-        with self._guard("migrate the schema"):
-            self.schema_version = migrate(self._engine)
+        with self._guard(f"migrate the {self.what} schema"):
+            self.schema_version = self.schema(self._engine)
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
@@ -362,12 +372,20 @@ class SqlCatalog:
             yield
         except (OperationalError, InterfaceError) as error:
             raise Unavailable(
-                f"catalog database {self._where} unavailable ({action}): {error.orig}"
+                f"{self.what} database {self._where} unavailable ({action}): {error.orig}"
             ) from error
 
     def close(self) -> None:
         """Close pooled connections (a local server shutting down; tests)."""
         self._engine.dispose()
+
+
+class SqlCatalog(SqlStore):
+    """:class:`~vitrine.catalog.ports.Catalog` over SQLite (``sqlite:///path``) or MySQL (``mysql+pymysql://...``)."""
+
+    def __init__(self, url: str, credentials: CredentialSource | None = None) -> None:
+        super().__init__(url, credentials)
+        self._upsert = _upsert_builder(self._dialect)
 
     def upsert_product(self, product: Product) -> None:
         with self._guard("save a product"), self._engine.begin() as conn:

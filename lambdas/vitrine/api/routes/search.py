@@ -12,7 +12,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitrine.api.responses import SEARCH_ANSWER, SearchAnswer, UploadGrant, documented
 from vitrine.errors import BadInput, NotFound, TooLarge
@@ -21,11 +21,21 @@ from vitrine.wiring import Services
 
 UPLOAD_KEY = re.compile(r"^uploads/[0-9a-f]{32}\.(jpg|png|webp)$")
 UPLOAD_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-metrics = Metrics()
+metrics = Metrics(namespace="Vitrine", service="vitrine-api")
+"""The API handler's namespace and service: these metrics share its set. Without a namespace, the 100th
+value of a metric that was never flushed (metrics disabled, as ``vitrine serve`` runs) made Powertools
+serialise it here and fail the request with a 500."""
+
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+"""Request bodies: an unknown field (a typo such as ``categroy``) or a value of the wrong type (``true`` as
+a coordinate, ``"5"`` as k) is a 422 that names it, never silently ignored or coerced."""
 
 
 class SearchRequest(BaseModel):
     """A photo (inline base64, or the key of an upload) and optionally the item to match."""
+
+    model_config = STRICT
 
     image: str | None = Field(None, description="base64 JPEG/PNG/WebP (a data: URI is accepted)")
     upload_key: str | None = Field(None, description="key returned by POST /api/uploads, instead of image")
@@ -43,6 +53,8 @@ class SearchRequest(BaseModel):
 
 
 class UploadRequest(BaseModel):
+    model_config = STRICT
+
     content_type: str = Field(description="image/jpeg, image/png or image/webp")
     size: int = Field(gt=0, description="bytes the browser will upload")
 
