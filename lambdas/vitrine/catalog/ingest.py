@@ -18,6 +18,7 @@ what a crash of the local profile leaves (vectors that never reached disk).
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from vitrine.models.detector import Detector
 from vitrine.models.embedder import Embedder
 
 PREFIX = "products/"
+logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 PRODUCT_SAVED = "product"
 """The outcome of a ``product.json`` that was saved (it has no ledger status of its own)."""
@@ -126,7 +128,10 @@ class CatalogIngestion:
             self._index(chunk)
         outcomes = [item.outcome if isinstance(item, _Image) else item for item in admitted]
         if self.after_batch is not None:
-            self.after_batch(outcomes)  # type: ignore[arg-type]
+            try:  # describing is the next job's work: its failure never changes these outcomes
+                self.after_batch(outcomes)  # type: ignore[arg-type]
+            except Exception:
+                logger.warning("the after-batch step failed; the describe sweep will catch up", exc_info=True)
         return outcomes  # type: ignore[return-value]
 
     # -- admission: everything that needs no model -----------------------------------------------------
