@@ -19,17 +19,34 @@ MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attribu
 
 DETECT_AND_EMBED = ("grounding_dino", "dino_embed")
 """Endpoints both search and ingestion call; ingestion adds llava when it is the tagger."""
+CLASSIFY_MODELS = ("llava",)
+"""What classifies a hotel photo (``vitrine.hotels.classify``: the chat VLM): the hotel job's classifiers and the
+operators' ``POST /api/ops/classify``."""
+COVER_MODELS = ("ranker",)
+"""What scores a hotel's photos for its cover (``vitrine.hotels.covers``): the cover sweep and the operators'
+``POST /api/ops/hotels/{hotel_id}/rescore``."""
+ATTRIBUTE_MODELS = ("blip2_attributes",)
+"""What reads a product photo's attributes and answers shoppers' questions (``vitrine.models.attribute_reader``)."""
 
-JOBS = ("search", "catalog")
+JOBS = ("search", "catalog", "hotels", "descriptions")
 """The jobs a deployment can run (``vitrine:jobs``). ``search``: the shopper's visual search (the API calls
 the detector and the embedder in real time). ``catalog``: catalog ingestion and its backfill (the ingestion
-and backfill stacks; detector, embedder, and llava when it tags). A model's endpoint exists only when an
-enabled job calls it (``ModelsStack.grant_invoke``); a new job adds its name here with the stack that runs it."""
+and backfill stacks; detector, embedder, and llava when it tags). ``hotels``: hotel photos classified on
+arrival and in bulk, covers scored on a schedule (the hotels stack; llava and the ranker, which the operator
+API calls too). ``descriptions``: product attributes read from the photo and a grounded description written by
+Claude, at ingestion, on a schedule and in bulk (the descriptions stack; BLIP-2, which the public API's
+questions call too). A model's endpoint exists only when an enabled job calls it (``ModelsStack.grant_invoke``);
+a new job adds its name here with the stack that runs it."""
+DEFAULT_JOBS = ("search", "catalog")
+"""What a deployment runs when ``vitrine:jobs`` is not given (``cdk.json`` says the same): each further job adds
+at least one always-on GPU endpoint, so it is asked for by name."""
 
 BUCKET_KINDS = ("catalog", "uploads", "results")
 
 PRODUCTS_PREFIX = "products/"
 """Catalog objects of the visual-search job: ingested on arrival, served to shoppers as result images."""
+HOTELS_PREFIX = "hotels/"
+"""Objects of the hotel job (``vitrine.hotels.classify.PREFIX``): classified on arrival, served as gallery photos."""
 
 CALIBRATION_KEY = "config/search-calibration.json"
 """The search calibration ``vitrine calibrate`` writes to the catalog bucket and the API reads at cold start
@@ -56,7 +73,7 @@ class InfraConfig:
     endpoint_min_instances: int = 1
     endpoint_max_instances: int = 4
     artifact_digests: dict[str, str] | None = None
-    jobs: tuple[str, ...] = JOBS
+    jobs: tuple[str, ...] = DEFAULT_JOBS
     db_min_acu: float = 0.5
     db_max_acu: float = 8.0
     deletion_protection: bool = True
@@ -68,6 +85,7 @@ class InfraConfig:
     tagger: str = "model"
     bedrock_text_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
     bedrock_tagger_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    descriptions_writer_model_id: str | None = None
     backfill_prefix: str = "products/"
     backfill_batch_size: int = 20
     backfill_max_concurrency: int = 40
@@ -114,6 +132,21 @@ class InfraConfig:
         if job not in JOBS:
             raise KeyError(f"no job {job!r}")
         return job in self.jobs
+
+    def writer_model_id(self) -> str:
+        """The Claude model that writes product descriptions: ``vitrine:descriptionsWriterModelId``, else the
+        text model (same fallback as ``vitrine.config.DescriptionSettings.writer_model``)."""
+        return self.descriptions_writer_model_id or self.bedrock_text_model_id
+
+    def bedrock_model_ids(self) -> tuple[str, ...]:
+        """The Claude models deployed code calls (the tagger's, the descriptions writer's); none means no Bedrock
+        runtime endpoint in the VPC."""
+        models = []
+        if self.runs("catalog") and self.tagger == "bedrock":
+            models.append(self.bedrock_tagger_model_id)
+        if self.runs("descriptions"):
+            models.append(self.writer_model_id())
+        return tuple(dict.fromkeys(models))
 
     def tagger_models(self) -> tuple[str, ...]:
         """The endpoints the image tagger calls (none when Bedrock tags or tagging is off)."""
@@ -162,6 +195,7 @@ _FIELDS = {
     "tagger": "tagger",
     "bedrockTextModelId": "bedrock_text_model_id",
     "bedrockTaggerModelId": "bedrock_tagger_model_id",
+    "descriptionsWriterModelId": "descriptions_writer_model_id",
     "backfillPrefix": "backfill_prefix",
     "backfillBatchSize": "backfill_batch_size",
     "backfillMaxConcurrency": "backfill_max_concurrency",

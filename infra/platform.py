@@ -1,8 +1,8 @@
 """The whole deployment: every stack, wired in dependency order, in one region.
 
-Which stacks exist follows ``vitrine:jobs``: the catalog job brings the ingestion and backfill stacks; the
-network, data, models, API and frontend stacks are always there (the models stack holds only the endpoints
-some deployed job calls).
+Which stacks exist follows ``vitrine:jobs``: the catalog job brings the ingestion and backfill stacks, the hotels
+job the hotels stack, the descriptions job the descriptions stack; the network, data, models, API and frontend
+stacks are always there (the models stack holds only the endpoints some deployed job calls).
 
 Stacks are region-specific (container images and Bedrock ARNs are chosen per region at synth) and
 account-agnostic: with no account in the environment, CDK uses ``Fn::GetAZs`` for the two AZs instead of
@@ -20,7 +20,9 @@ from infra.config import InfraConfig, load_config
 from infra.stacks.api import ApiStack
 from infra.stacks.backfill import BackfillStack
 from infra.stacks.data import DataStack
+from infra.stacks.descriptions import DescriptionsStack
 from infra.stacks.frontend import FrontendStack
+from infra.stacks.hotels import HotelsStack
 from infra.stacks.ingestion import IngestionStack
 from infra.stacks.models import ModelsStack
 from infra.stacks.network import NetworkStack
@@ -38,6 +40,8 @@ class Platform:
     api: ApiStack
     frontend: FrontendStack
     backfill: BackfillStack | None
+    hotels: HotelsStack | None = None
+    descriptions: DescriptionsStack | None = None
 
 
 def build_platform(app: App) -> Platform:
@@ -97,5 +101,22 @@ def build_platform(app: App) -> Platform:
             **shared,
             description="Vitrine backfill: Distributed Map",
         )
+    hotels = descriptions = None
+    if config.runs("hotels"):
+        hotels = HotelsStack(
+            app,
+            f"{name}-Hotels",
+            models=models,
+            **shared,
+            description="Vitrine hotel images: classify on arrival and in bulk, debounced cover scoring",
+        )
+    if config.runs("descriptions"):
+        descriptions = DescriptionsStack(
+            app,
+            f"{name}-Descriptions",
+            models=models,
+            **shared,
+            description="Vitrine descriptions: scheduled sweep and Distributed Map backfill",
+        )
     Tags.of(app).add("project", "vitrine")
-    return Platform(config, network, data, models, ingestion, api, frontend, backfill)
+    return Platform(config, network, data, models, ingestion, api, frontend, backfill, hotels, descriptions)

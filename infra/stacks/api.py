@@ -10,6 +10,13 @@ claims the authorizer passes in ``requestContext.authorizer.claims``). It is ser
 in a function of its own (:attr:`ApiStack.operations`), the one that may write the catalog. The body schemas
 only say "a JSON object": the field rules live once, in the handler's pydantic models.
 
+The jobs decide what each function may call: search lets the public function detect and embed; hotels lets both
+presign ``hotels/`` photos and the operator function classify (llava) and rescore (the ranker); descriptions lets
+the public function ask the attribute model and the operator function describe (the attribute model and the
+writer's Claude model). The routes are declared whatever the jobs (one API for every deployment): without its
+job, a route answers from empty tables (the hotel routes) or 503 when it needs a model that is not deployed
+(a question without the descriptions job).
+
 The stage is reachable only through CloudFront: CloudFront adds a secret header (:attr:`ApiStack.origin_secret`,
 generated in Secrets Manager, resolved by CloudFormation at deploy) and the stage's WAF blocks any request
 without it. The WAF's rate rule keys on the shopper's address, which a CloudFront function writes into
@@ -29,9 +36,18 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from infra.config import CALIBRATION_KEY, DETECT_AND_EMBED, PRODUCTS_PREFIX, InfraConfig
+from infra.config import (
+    CALIBRATION_KEY,
+    CLASSIFY_MODELS,
+    COVER_MODELS,
+    DETECT_AND_EMBED,
+    HOTELS_PREFIX,
+    PRODUCTS_PREFIX,
+    InfraConfig,
+)
 from infra.nag import accept
 from infra.stacks.base import PlatformStack
+from infra.stacks.descriptions import grant_asking, grant_describing
 from infra.stacks.models import ModelsStack
 
 API_ROOT = "api"
@@ -59,6 +75,9 @@ ORIGIN_HEADER = "x-origin-verify"
 """The header CloudFront adds to every request to the API origin; its value is :attr:`ApiStack.origin_secret`."""
 VIEWER_IP_HEADER = "x-viewer-ip"
 """The shopper's IP address, written by CloudFront (``FrontendStack``) for the WAF rate rule."""
+VIEWER_ADDRESS_HEADER = "CloudFront-Viewer-Address"
+"""The shopper's ``ip:port``, added by CloudFront to the shopper routes' origin requests (``FrontendStack``): the
+question route limits questions per client by it (``vitrine.api.routes.products.VIEWER_ADDRESS``)."""
 
 
 class ApiStack(PlatformStack):
@@ -96,6 +115,17 @@ class ApiStack(PlatformStack):
         data.grant_objects(self.handler.role, "uploads", UPLOADS_PREFIX, ["s3:GetObject", "s3:PutObject"])
         if self.config.runs("search"):
             models.grant_invoke(self.handler.role, DETECT_AND_EMBED)
+        if self.config.runs("hotels"):
+            for role in (self.handler.role, self.operations.role):
+                # Gallery photos are presigned GETs of hotels/ objects; rescoring reads them for the ranker.
+                data.grant_objects(role, "catalog", HOTELS_PREFIX, ["s3:GetObject"])
+            # POST /api/ops/classify (llava) and POST /api/ops/hotels/{hotel_id}/rescore (the ranker).
+            models.grant_invoke(self.operations.role, (*CLASSIFY_MODELS, *COVER_MODELS))
+        if self.config.runs("descriptions"):
+            # POST /api/products/{code}/ask reads the photo with the attribute model and writes nothing.
+            grant_asking(models, self.handler.role)
+            # POST /api/ops/products/{code}/describe: the attribute model and the writer's Claude model.
+            grant_describing(models, self.operations.role, self, self.config)
 
         self.origin_secret = secretsmanager.Secret(
             self,

@@ -18,8 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.observed_state_machine import trace_and_log
-from infra.nag import accept
+from infra.constructs.observed_state_machine import accept_distributed_map_grants, trace_and_log
 from infra.stacks.base import PlatformStack
 from infra.stacks.ingestion import IngestionStack
 
@@ -86,23 +85,7 @@ class BackfillStack(PlatformStack):
             timeout=Duration.days(7),
         )
         trace_and_log(self.state_machine, execution_logs)
-        self._accept_generated_grants(data.bucket_name_template("results"))
-        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
-
-    def _accept_generated_grants(self, results_bucket: str) -> None:
-        """The wildcards CDK itself writes for a Distributed Map: each names this stack's own resources."""
-        worker = self.get_logical_id(self.worker.function.node.default_child)
-        machine = self.get_logical_id(self.state_machine.node.default_child)
-        executions = (
-            "arn:<AWS::Partition>:states:" + self.region + ":<AWS::AccountId>:execution:"
-            '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + machine + '"}]}]}'
+        accept_distributed_map_grants(
+            self.state_machine, self.worker.function, data.bucket_name_template("results")
         )
-        findings = {
-            f"<{worker}.Arn>:*": "Versions and aliases of the backfill worker, the only function it invokes.",
-            f"{executions}:*": "Executions of this state machine only (describe/stop its own child runs).",
-            f"{executions}/EachBatch:*": "Redrive of this state machine's own Map runs only.",
-            f"arn:<AWS::Partition>:s3:::{results_bucket.format(account='<AWS::AccountId>')}/*": "Map Run "
-            "results (CDK's ResultWriterV2 grant): the results bucket holds nothing but job reports.",
-        }
-        for resource, reason in findings.items():
-            accept(self.state_machine, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)

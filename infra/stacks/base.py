@@ -1,7 +1,7 @@
 """What every stack after Network and Data shares: the deployment settings, the VPC and the data tier.
 
-Models, ingestion, API and backfill all receive the same three handles, and the three that run Vitrine
-handlers build their functions the same way (``lambdas/`` code, the dependencies layer, app subnets, the
+Models, ingestion, API, backfill, hotels and descriptions all receive the same three handles, and those that run
+Vitrine handlers build their functions the same way (``lambdas/`` code, the dependencies layer, app subnets, the
 data-clients group, an environment derived from ``vitrine.config``, a database user of their own, a fixed role
 name). Both live here once, so each stack's own file
 says only what is particular to it.
@@ -87,13 +87,20 @@ class PlatformStack(Stack):
 
     def settings_environment(self, **aws_settings: str) -> dict[str, str]:
         """The Lambda environment, derived from ``vitrine.config`` (the infrastructure spells no name itself):
-        the cloud profile, the data tier's resources, and this deployment's model and ingestion settings."""
+        the cloud profile, the data tier's resources, and this deployment's model, ingestion and description
+        settings. Ingestion describes the products it saves only when the descriptions job is deployed (else
+        there is no attribute endpoint to call); the writer's model is the one the roles may invoke."""
+        describes = self.config.runs("descriptions")
+        descriptions: dict[str, str] = {"at_ingest": "true" if describes else "false"}
+        if describes:
+            descriptions["writer_model_id"] = self.config.writer_model_id()
         return environment(
             {"profile": "cloud"},
             aws={**self.data.aws_settings(), **aws_settings},
             search={"embedding_dim": self.config.embedding_dim},
             models={"endpoint_prefix": self.config.prefix},
             ingest={"tagger": self.config.tagger},
+            descriptions=descriptions,
         )
 
     def _dependencies_layer(self) -> lambda_.ILayerVersion:

@@ -46,9 +46,10 @@ DB_USERS: dict[str, tuple[str, ...]] = {
     DB_READER: ("SELECT",),
     DB_WRITER: ("SELECT", "INSERT", "UPDATE", "DELETE"),
 }
-"""The application users and their privileges on the catalog database. The schema is migrated at deploy time
-(``DatabaseUsers``, every module of :func:`schema_migrations`), so no application user needs DDL; the public
-API only reads."""
+"""The application users and their privileges on the catalog database (every table of it: the catalog's, the hotel
+job's ``hotels``/``hotel_images`` and the descriptions job's ``product_descriptions``). The schema is migrated at
+deploy time (``DatabaseUsers``, every module of :func:`schema_migrations`), so no application user needs DDL; the
+public API only reads."""
 PRODUCT_INDEX = "vitrine-products"
 """The k-NN index Vitrine reads and writes (``VITRINE_AWS_OPENSEARCH_INDEX``)."""
 INDEX_READ_ACTIONS = ["es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost"]

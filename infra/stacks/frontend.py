@@ -11,6 +11,14 @@ presigned GETs) in ``img-src``, never ``*.amazonaws.com``.
 Requests to ``/api/*`` carry two headers the API's WAF relies on (``infra.stacks.api``): the origin secret,
 added by CloudFront as an origin custom header, and ``x-viewer-ip``, the shopper's address written by a
 CloudFront function on every viewer request (it overwrites whatever the client sent).
+
+Two behaviors reach the API. The shopper routes (``/api/*``) forward exactly what the API reads
+(:data:`SHOPPER_HEADERS`, every query string, no cookie), including ``CloudFront-Viewer-Address``, a header
+CloudFront adds itself with the shopper's ``ip:port`` as its edge saw them: the question route limits questions
+per client by it. The operator routes (``/api/ops/*``) need the ``Authorization`` header for the Cognito
+authorizer, which no allow-list may name (CloudFront refuses such an origin request policy: it forwards
+``Authorization`` only with an all-viewer policy or in a cache key), so they forward every viewer header except
+``Host`` (API Gateway answers 403 to the distribution's host name).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from constructs import Construct
 from infra.buckets import access_log_bucket, secure_bucket
 from infra.config import InfraConfig
 from infra.nag import accept, resolve
-from infra.stacks.api import ORIGIN_HEADER, VIEWER_IP_HEADER, ApiStack
+from infra.stacks.api import OPS_ROOT, ORIGIN_HEADER, VIEWER_ADDRESS_HEADER, VIEWER_IP_HEADER, ApiStack
 
 FRONTEND_DIR = Path(__file__).resolve().parent.parent.parent / "frontend"
 VIEWER_IP_FUNCTION = f"""function handler(event) {{
@@ -37,6 +45,9 @@ VIEWER_IP_FUNCTION = f"""function handler(event) {{
   return request;
 }}"""
 """Viewer request: the shopper's address for the WAF rate rule, overwriting anything the client sent."""
+SHOPPER_HEADERS = ("Accept", "Content-Type", VIEWER_IP_HEADER, VIEWER_ADDRESS_HEADER)
+"""What the shopper routes' origin requests carry besides the origin secret: what the handler and API Gateway's
+request validation read, the WAF's key, and CloudFront's viewer address for the per-client question limit."""
 
 
 def bucket_origins(bucket_name: str, region: str) -> str:
@@ -99,6 +110,19 @@ class FrontendStack(Stack):
             runtime=cloudfront.FunctionRuntime.JS_2_0,
             comment="Writes the shopper's IP into x-viewer-ip for the API's WAF rate rule",
         )
+        api_origin = origins.RestApiOrigin(
+            api.api, custom_headers={ORIGIN_HEADER: api.origin_secret.secret_value.unsafe_unwrap()}
+        )
+        shopper_requests = cloudfront.OriginRequestPolicy(
+            self,
+            "ShopperRequests",
+            # Policy names are global to the account: the region keeps deployments in several regions apart.
+            origin_request_policy_name=f"{config.prefix}-shopper-api-{config.region}",
+            comment="Vitrine shopper API routes: what the API reads, and the viewer's address",
+            header_behavior=cloudfront.OriginRequestHeaderBehavior.allow_list(*SHOPPER_HEADERS),
+            query_string_behavior=cloudfront.OriginRequestQueryStringBehavior.all(),
+            cookie_behavior=cloudfront.OriginRequestCookieBehavior.none(),
+        )
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
@@ -110,23 +134,12 @@ class FrontendStack(Stack):
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=page_headers,
             ),
+            # In this order: CloudFront takes the first pattern that matches, /api/ops/* before /api/*.
             additional_behaviors={
-                "/api/*": cloudfront.BehaviorOptions(
-                    origin=origins.RestApiOrigin(
-                        api.api,
-                        custom_headers={ORIGIN_HEADER: api.origin_secret.secret_value.unsafe_unwrap()},
-                    ),
-                    function_associations=[
-                        cloudfront.FunctionAssociation(
-                            function=viewer_ip, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
-                        )
-                    ],
-                    viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-                    allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
-                    cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
-                    origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-                    response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
-                )
+                f"/api/{OPS_ROOT}/*": self._api_behavior(
+                    api_origin, viewer_ip, cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER
+                ),
+                "/api/*": self._api_behavior(api_origin, viewer_ip, shopper_requests),
             },
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
@@ -182,6 +195,25 @@ class FrontendStack(Stack):
         )
         self._accept_deployment_handler(site)
         CfnOutput(self, "Url", value=f"https://{self.distribution.distribution_domain_name}")
+
+    @staticmethod
+    def _api_behavior(
+        origin: cloudfront.IOrigin, viewer_ip: cloudfront.IFunction, requests: cloudfront.IOriginRequestPolicy
+    ) -> cloudfront.BehaviorOptions:
+        """An uncached behavior to the API: every method, ``x-viewer-ip`` written, ``requests`` forwarded."""
+        return cloudfront.BehaviorOptions(
+            origin=origin,
+            function_associations=[
+                cloudfront.FunctionAssociation(
+                    function=viewer_ip, event_type=cloudfront.FunctionEventType.VIEWER_REQUEST
+                )
+            ],
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+            origin_request_policy=requests,
+            response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+        )
 
     def _accept_deployment_handler(self, site: s3.IBucket) -> None:
         """CDK's BucketDeployment handler runs only during ``cdk deploy`` to copy ``frontend/`` into the site."""

@@ -13,12 +13,10 @@ a Distributed Map over ``hotels/`` for the existing library.
   batches to the same handler; ``backfill_max_concurrency`` batches in flight, each with
   ``VITRINE_HOTELS_CONCURRENCY`` requests, bound what the llava endpoint receives.
 
-Wiring (``infra/platform.py``)::
-
-    hotels = HotelsStack(app, f"{name}-Hotels", models=models, **shared, description="Vitrine hotel images")
-
-Roles reach exactly the ``hotels/`` objects, the writer's database secret, their own endpoint (llava for
-classification, the ranker for covers) and the idempotency table.
+Deployed with the ``hotels`` job (``infra/platform.py``: ``vitrine:jobs`` names it); the grants made here are what
+deploy the llava and ranker endpoints. Roles reach exactly the ``hotels/`` objects, the writer's database secret,
+their own endpoint (llava for classification, the ranker for covers) and the idempotency table. The operator API
+(``infra.stacks.api``) calls both endpoints too (``POST /api/ops/classify``, ``.../rescore``).
 """
 
 from __future__ import annotations
@@ -36,22 +34,21 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.config import CLASSIFY_MODELS, COVER_MODELS, HOTELS_PREFIX
+from infra.constructs.observed_state_machine import accept_distributed_map_grants, trace_and_log
 from infra.constructs.s3_prefix_queue import S3PrefixQueue
-from infra.constructs.vitrine_function import VitrineFunction
 from infra.nag import accept
 from infra.stacks.base import PlatformStack
 from infra.stacks.ingestion import IDEMPOTENCY_ACTIONS
 from infra.stacks.models import ModelsStack
 from vitrine.config import environment
 
-HOTELS_PREFIX = "hotels/"
-"""Objects of the hotel job (``vitrine.hotels.classify.PREFIX``)."""
+__all__ = ["CLASSIFY_MODELS", "COVER_MODELS", "HOTELS_PREFIX", "HotelsStack"]
+
 RESULTS_PREFIX = "hotels-backfill/"
 FUNCTION_MEMORY_MB = 512
 """The hotel functions wait on the endpoints (header checks, JSON, SQL): memory is what they pay for while
 they wait, so they get little (a backfill of 1,000 photos holds its workers about 2,700 s)."""
-CLASSIFY_MODELS = ("llava",)
-COVER_MODELS = ("ranker",)
 
 
 class HotelsStack(PlatformStack):
@@ -218,39 +215,12 @@ class HotelsStack(PlatformStack):
             state_machine_name=f"{self.config.prefix}-hotels-backfill",
             definition_body=sfn.DefinitionBody.from_chainable(each_batch),
             timeout=Duration.days(7),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=execution_logs, level=sfn.LogLevel.ALL, include_execution_data=False
-            ),
         )
-        self._accept_generated_grants(machine, self.worker, self.config.bucket_name_template("results"))
+        trace_and_log(machine, execution_logs)
+        accept_distributed_map_grants(
+            machine, self.worker.function, self.config.bucket_name_template("results")
+        )
         return machine
-
-    def _accept_generated_grants(
-        self, machine: sfn.StateMachine, worker: VitrineFunction, results_bucket: str
-    ) -> None:
-        """The wildcards CDK itself writes for a Distributed Map: each names this stack's own resources."""
-        worker_id = self.get_logical_id(worker.function.node.default_child)
-        machine_id = self.get_logical_id(machine.node.default_child)
-        executions = (
-            "arn:<AWS::Partition>:states:" + self.region + ":<AWS::AccountId>:execution:"
-            '{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"' + machine_id + '"}]}]}'
-        )
-        findings = {
-            f"<{worker_id}.Arn>:*": "Versions and aliases of the hotels backfill worker, the only function it calls.",
-            f"{executions}:*": "Executions of this state machine only (describe/stop its own child runs).",
-            f"{executions}/EachBatch:*": "Redrive of this state machine's own Map runs only.",
-            f"arn:<AWS::Partition>:s3:::{results_bucket.format(account='<AWS::AccountId>')}/*": "Map Run "
-            "results (CDK's ResultWriterV2 grant): the results bucket holds nothing but job reports.",
-        }
-        for resource, reason in findings.items():
-            accept(machine, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
-        accept(
-            machine,
-            "AwsSolutions-IAM5[Resource::*]",
-            "X-Ray and CloudWatch Logs delivery actions that Step Functions logging and tracing need have no "
-            "resource-level permissions.",
-        )
 
     def _accept_notification_handler(self) -> None:
         """CDK's bucket-notification custom resource (one per stack) runs only at deploy time."""

@@ -4,8 +4,8 @@ Both halves of an object's life reach the queue: ``s3:ObjectCreated:*`` indexes 
 ``s3:ObjectRemoved:*`` (a delete, or a delete marker in the versioned bucket) un-indexes it, so a deleted
 catalog image stops being a search result.
 
-The per-object work is the same for live events and for the backfill, so the grants it needs are defined
-once here (:meth:`IngestionStack.grant_ingest`) and the backfill stack reuses them for its own role. The
+The per-object work is the same for live events and for the backfill (with the ``descriptions`` job, it also
+describes the products it saves), so the grants it needs are defined once here (:meth:`IngestionStack.grant_ingest`) and the backfill stack reuses them for its own role. The
 idempotency table is not part of it: only the SQS path sees an event twice (at-least-once delivery), so only
 the ingest Lambda gets the table (``handlers.ingest`` claims each event; ``handlers.backfill`` does not, the
 catalog's ETag ledger makes a re-listed object a no-op).
@@ -26,6 +26,7 @@ from infra.config import DETECT_AND_EMBED, PRODUCTS_PREFIX
 from infra.constructs.s3_prefix_queue import S3PrefixQueue
 from infra.nag import accept
 from infra.stacks.base import PlatformStack
+from infra.stacks.descriptions import grant_describing
 from infra.stacks.models import ModelsStack
 
 IDEMPOTENCY_ACTIONS = [
@@ -102,3 +103,6 @@ class IngestionStack(PlatformStack):
         self.models.grant_invoke(grantee, (*DETECT_AND_EMBED, *self.config.tagger_models()))
         if self.config.tagger == "bedrock":
             grant_invoke_models(grantee, self, [self.config.bedrock_tagger_model_id])
+        if self.config.runs("descriptions"):
+            # Ingestion describes the products it saves (VITRINE_DESCRIPTIONS_AT_INGEST, on with this job).
+            grant_describing(self.models, grantee, self, self.config)

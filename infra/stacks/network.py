@@ -26,7 +26,8 @@ def interface_endpoints(config: InfraConfig) -> dict[str, ec2.InterfaceVpcEndpoi
 
     Every Vitrine Lambda reads its database secret (and the rotation functions rotate them) and sends traces
     (active tracing: the X-Ray daemon in the function sends segments from the function's network). The
-    SageMaker runtime is there when a job calls an endpoint; the Bedrock runtime only when Claude tags.
+    SageMaker runtime is there when a job calls an endpoint; the Bedrock runtime only when deployed code calls
+    Claude (the tagger with ``tagger=bedrock``, the descriptions writer with the ``descriptions`` job).
     """
     endpoints = {
         "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
@@ -34,7 +35,7 @@ def interface_endpoints(config: InfraConfig) -> dict[str, ec2.InterfaceVpcEndpoi
     }
     if config.jobs:
         endpoints["SageMakerRuntime"] = ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME
-    if config.runs("catalog") and config.tagger == "bedrock":
+    if config.bedrock_model_ids():
         endpoints["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME
     return endpoints
 

@@ -1,24 +1,24 @@
-"""The session fixture: the whole CDK app synthesized once, as ``cdk synth`` would, without pip or Docker."""
+"""The session fixtures: the whole CDK app synthesized as ``cdk synth`` would, without pip or Docker, once with the
+default jobs (``cdk.json``) and once with every job."""
 
 from __future__ import annotations
 
 import pytest
-from aws_cdk import App
 
-from infra.compliance import add_compliance_checks
-from infra.platform import build_platform
-from tests.infra.synthesis import Synthesis, app_context
+from tests.infra.synthesis import ALL_JOBS, Synthesis, synthesize
 
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(context=app_context(), outdir=str(outdir))
-    platform = build_platform(app)
-    add_compliance_checks(app)
-    try:
-        app.synth()
-        error = None
-    except RuntimeError as failure:
-        error = str(failure)
-    return Synthesis(platform, outdir, error)
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synth_all_jobs(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
+    return synthesize(tmp_path_factory.mktemp("cdk.out.all-jobs"), **ALL_JOBS)
+
+
+@pytest.fixture(params=["default jobs", "all jobs"])
+def any_synth(request: pytest.FixtureRequest) -> Synthesis:
+    """Each of the two syntheses in turn, for the properties that hold whatever the jobs."""
+    return request.getfixturevalue("synth" if request.param == "default jobs" else "synth_all_jobs")

@@ -1,6 +1,8 @@
 """The synthesized app as the infrastructure tests see it: templates, cdk-nag findings, helpers.
 
-One synthesis per test session (``conftest.synth``), with cdk-nag on and the layer build skipped.
+Two syntheses per test session, with cdk-nag on and the layer build skipped: ``conftest.synth`` with the
+default jobs of ``cdk.json`` and ``conftest.synth_all_jobs`` with every job of ``infra.config.JOBS`` (the
+hotels and descriptions stacks, the ranker and BLIP-2 endpoints, and the grants they bring elsewhere).
 
 The app gets the same context as ``cdk synth`` (``cdk.json``), plus CDK's own switch that skips asset
 bundling, so the suite needs neither PyPI nor Docker. Validation failures do not abort the session: the
@@ -14,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from infra.platform import Platform
+from infra.compliance import add_compliance_checks
+from infra.config import JOBS
+from infra.platform import Platform, build_platform
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -28,11 +33,33 @@ def app_context(**overrides: Any) -> dict[str, Any]:
     return {**context, "aws:cdk:bundling-stacks": [], "vitrine:region": REGION, **overrides}
 
 
+ALL_JOBS = {"vitrine:jobs": list(JOBS)}
+"""The context override that deploys every job."""
+
+
+def synthesize(outdir: Path, **context: Any) -> Synthesis:
+    """The whole app with ``app_context(**context)``, synthesized into ``outdir`` as ``cdk synth`` would (cdk-nag
+    on); a validation failure is kept in :attr:`Synthesis.error` rather than raised."""
+    app = App(context=app_context(**context), outdir=str(outdir))
+    platform = build_platform(app)
+    add_compliance_checks(app)
+    try:
+        app.synth()
+        error = None
+    except RuntimeError as failure:
+        error = str(failure)
+    return Synthesis(platform, outdir, error)
+
+
 @dataclass
 class Synthesis:
     platform: Platform
     outdir: Path
     error: str | None
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        return self.platform.config.jobs
 
     def template(self, stack: str) -> Template:
         """The synthesized template of one stack, by attribute name on :class:`Platform` (``"api"``...)."""

@@ -1,6 +1,7 @@
 """API stack: shopper routes public, validated and throttled; every operator method behind the Cognito
-authorizer; the stage reachable only through CloudFront (origin secret required by the WAF), and the WAF
-rate rule keyed on the shopper's address rather than CloudFront's."""
+authorizer (with the default jobs and with every job); the stage reachable only through CloudFront (origin
+secret required by the WAF), and the WAF rate rule keyed on the shopper's address rather than CloudFront's; the
+jobs decide which objects the functions may presign."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def _method_paths(synth: Synthesis) -> dict[str, tuple[str, str, dict[str, Any]]
     }
 
 
-def test_api_declares_every_shopper_route_public_with_a_validator(synth: Synthesis) -> None:
-    methods = _method_paths(synth).values()
+def test_api_declares_every_shopper_route_public_with_a_validator(any_synth: Synthesis) -> None:
+    methods = _method_paths(any_synth).values()
     declared = {(verb, path): props for verb, path, props in methods}
     for verb, path, has_body in ROUTES:
         props = declared[(verb, f"/api/{path}")]
@@ -50,8 +51,9 @@ def test_api_declares_every_shopper_route_public_with_a_validator(synth: Synthes
 
 
 def test_api_every_operator_method_has_the_cognito_authorizer_and_no_shopper_method_has(
-    synth: Synthesis,
+    any_synth: Synthesis,
 ) -> None:
+    synth = any_synth
     template = synth.template("api")
     authorizers = resources(template, "AWS::ApiGateway::Authorizer")
     assert len(authorizers) == 1
@@ -80,14 +82,17 @@ def test_api_operators_group_is_the_one_the_lambda_requires(synth: Synthesis) ->
     assert OPERATORS_GROUP == auth.OPERATORS_GROUP
 
 
-def test_api_covers_every_route_of_the_resolver(synth: Synthesis) -> None:
-    """Each route the api Lambda serves is reachable: shopper routes declared, operator routes under the proxy."""
+def test_api_covers_every_route_of_the_resolver(any_synth: Synthesis) -> None:
+    """Each route the api Lambda serves is reachable: shopper routes declared, operator routes under the proxy.
+    The hotel and product routes are among them (``vitrine.api.app`` includes their routers)."""
     from vitrine.api.app import build_app
     from vitrine.config import load_settings
 
     app = build_app(SimpleNamespace(settings=load_settings()))
     served = [(r.method, r.path) for r in [*app._static_routes, *app._dynamic_routes]]
-    declared = {(verb, path) for verb, path, _ in _method_paths(synth).values()}
+    declared = {(verb, path) for verb, path, _ in _method_paths(any_synth).values()}
+    assert {("GET", "/products/<code>"), ("POST", "/products/<code>/ask"), ("GET", "/hotels")} <= set(served)
+    assert {("GET", "/api/products/{code}"), ("POST", "/api/products/{code}/ask")} <= declared
     for verb, path in served:
         api_path = "/api" + path.replace("<", "{").replace(">", "}")
         if path.startswith(auth.OPS_PREFIX):
@@ -154,14 +159,40 @@ def test_api_serves_no_objects_route_and_declares_no_binary_media_types(synth: S
     assert "BinaryMediaTypes" not in api["Properties"]
 
 
-def _api_statements(synth: Synthesis) -> list[dict]:
+def _api_statements(synth: Synthesis, role: str = "HandlerRole") -> list[dict]:
     template = synth.template("api")
     return [
         statement
         for logical_id, policy in resources(template, "AWS::IAM::Policy").items()
-        if logical_id.startswith("HandlerRole")
+        if logical_id.startswith(role)
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
+
+
+def _object_grants(statements: list[dict]) -> dict[str, set[str]]:
+    """S3 action → the ARNs (as JSON) it is granted on."""
+    grants: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        targets = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for target in targets:
+            for action in actions:
+                if action.startswith("s3:"):
+                    grants.setdefault(action, set()).add(json.dumps(target))
+    return grants
+
+
+def test_api_functions_presign_hotel_photos_only_with_the_hotels_job(any_synth: Synthesis) -> None:
+    hotels = "hotels" in any_synth.jobs
+    for role in ("HandlerRole", "OperationsRole"):
+        grants = _object_grants(_api_statements(any_synth, role))
+        reads = grants["s3:GetObject"]
+        assert any(arn.endswith('-eu-west-1/hotels/*"]]}') for arn in reads) is hotels, role
+        assert not any(
+            "hotels/" in arn for action, arns in grants.items() if action != "s3:GetObject" for arn in arns
+        )
 
 
 def test_api_role_can_presign_catalog_images_read_calibration_and_use_uploads(synth: Synthesis) -> None:

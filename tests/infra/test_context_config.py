@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk import App
 
-from infra.config import ContextError, load_config
+from infra.config import DEFAULT_JOBS, JOBS, ContextError, InfraConfig, load_config
 
 DIGEST = "ab" * 32
 
@@ -46,3 +46,45 @@ def test_context_invalid_values_name_the_key(key: str, value: str, message: str)
     with pytest.raises(ContextError, match=message):
         config = load_config(App(context={"vitrine:region": "eu-west-1", key: value}))
         config.artifact_uri("llava", "fallback")
+
+
+def test_context_default_jobs_are_cdk_jsons_and_every_job_is_known() -> None:
+    import json
+
+    from tests.infra.synthesis import ROOT
+
+    assert (
+        InfraConfig().jobs
+        == DEFAULT_JOBS
+        == tuple(json.loads((ROOT / "cdk.json").read_text())["context"]["vitrine:jobs"])
+    )
+    assert set(JOBS) == {"search", "catalog", "hotels", "descriptions"}
+    config = load_config(
+        App(context={"vitrine:region": "eu-west-1", "vitrine:jobs": '["hotels", "descriptions"]'})
+    )
+    assert config.runs("hotels") and config.runs("descriptions") and not config.runs("catalog")
+
+
+def test_context_descriptions_writer_falls_back_to_the_text_model_like_the_lambdas() -> None:
+    from vitrine.config import AwsSettings, DescriptionSettings
+
+    config = load_config(
+        App(context={"vitrine:region": "eu-west-1", "vitrine:bedrockTextModelId": "text-model"})
+    )
+    assert config.writer_model_id() == "text-model"
+    assert DescriptionSettings().writer_model(AwsSettings(bedrock_text_model_id="text-model")) == "text-model"
+    config = load_config(
+        App(context={"vitrine:region": "eu-west-1", "vitrine:descriptionsWriterModelId": "writer"})
+    )
+    assert config.writer_model_id() == "writer"
+    assert config.bedrock_model_ids() == ()  # descriptions not deployed: no Claude call from the VPC
+    tagging = load_config(
+        App(
+            context={
+                "vitrine:region": "eu-west-1",
+                "vitrine:tagger": "bedrock",
+                "vitrine:jobs": '["catalog", "descriptions"]',
+            }
+        )
+    )
+    assert tagging.bedrock_model_ids() == ("anthropic.claude-3-haiku-20240307-v1:0",)  # one id, deduplicated

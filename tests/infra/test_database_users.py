@@ -188,3 +188,38 @@ def test_database_users_handler_always_answers_cloudformation(response_url, requ
     handler.handler(event, None)
     assert [r["Status"] for r in received] == [status]
     assert received[0]["PhysicalResourceId"] == handler.PHYSICAL_ID
+
+
+JOB_TABLES = {
+    "vitrine.adapters.sql.hotels": ("hotels", "hotel_images"),
+    "vitrine.adapters.sql.descriptions": ("product_descriptions",),
+}
+"""The tables of the hotel and description jobs, beside the catalog's: the users' grants are on the database, so
+they cover these as they cover the catalog."""
+
+
+def test_database_users_privileges_cover_the_hotel_and_description_tables(client, cluster) -> None:
+    _run(client, cluster)
+    database = cluster["database"]
+    assert set(JOB_TABLES) < set(schema_migrations())
+    tables = [table for names in JOB_TABLES.values() for table in names]
+    with _as(cluster["writer"], "writer-pw", database) as writer, writer.cursor() as cursor:
+        for module in JOB_TABLES:
+            known = importlib.import_module(module).metadata.tables
+            (name,) = [t for t in known if t.endswith("schema_version")]
+            cursor.execute(f"SELECT MAX(version) FROM {name}")
+            assert cursor.fetchone()[0] == max(schema_migrations()[module]), module
+        # The writers (classification, covers, describe, operators) change rows, never the schema.
+        for table in tables:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            cursor.execute(f"DELETE FROM {table} WHERE 1 = 0")
+        with pytest.raises(pymysql.err.OperationalError) as denied:
+            cursor.execute("ALTER TABLE product_descriptions ADD COLUMN sneaky INT")
+        assert denied.value.args[0] == 1142
+    with _as(cluster["reader"], "reader-pw", database) as reader, reader.cursor() as cursor:
+        # The public API reads galleries and descriptions, and writes nothing.
+        for table in tables:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            with pytest.raises(pymysql.err.OperationalError) as denied:
+                cursor.execute(f"DELETE FROM {table}")
+            assert denied.value.args[0] == 1142, table

@@ -1,11 +1,17 @@
 """Frontend stack: CloudFront → S3 through origin access control, /api/* → API Gateway, security headers; the
-uploads bucket admits this distribution's origin only, and the page may reach exactly two buckets."""
+uploads bucket admits this distribution's origin only, and the page may reach exactly two buckets. Shopper API
+requests carry CloudFront's viewer address (the question route's per-client limit); operator requests carry
+the Authorization header to the Cognito authorizer."""
 
 from __future__ import annotations
 
 import json
 
+from aws_cdk import aws_cloudfront as cloudfront
+
+from infra.stacks.api import VIEWER_ADDRESS_HEADER, VIEWER_IP_HEADER
 from tests.infra.synthesis import Synthesis, resources
+from vitrine.api.routes import products
 
 
 def test_frontend_cloudfront_reads_s3_through_oac_and_routes_api(synth: Synthesis) -> None:
@@ -72,3 +78,43 @@ def test_frontend_uploads_cors_admits_only_the_distribution(synth: Synthesis) ->
     assert "*" not in json.dumps(origin)
     assert {"Fn::GetAtt": [distribution_id, "DomainName"]} in origin["Fn::Join"][1]
     assert "vitrine-uploads-" in json.dumps(uploads[0]["Properties"]["BucketName"])
+
+
+def _api_behaviors(synth: Synthesis) -> tuple[list[str], dict[str, dict]]:
+    config = next(iter(resources(synth.template("frontend"), "AWS::CloudFront::Distribution").values()))[
+        "Properties"
+    ]["DistributionConfig"]
+    behaviors = [b for b in config["CacheBehaviors"] if b["PathPattern"].startswith("/api/")]
+    return [b["PathPattern"] for b in behaviors], {b["PathPattern"]: b for b in behaviors}
+
+
+def test_frontend_shopper_api_requests_carry_cloudfronts_viewer_address(synth: Synthesis) -> None:
+    order, behaviors = _api_behaviors(synth)
+    assert order == ["/api/ops/*", "/api/*"]  # CloudFront takes the first match: operators first
+    shopper = behaviors["/api/*"]
+    policy_id = shopper["OriginRequestPolicyId"]["Ref"]
+    policy = resources(synth.template("frontend"), "AWS::CloudFront::OriginRequestPolicy")[policy_id]
+    config = policy["Properties"]["OriginRequestPolicyConfig"]
+    assert config["HeadersConfig"]["HeaderBehavior"] == "whitelist"
+    headers = {h.lower() for h in config["HeadersConfig"]["Headers"]}
+    # The header the question route reads, the WAF's key, and what the handler validates bodies by.
+    assert VIEWER_ADDRESS_HEADER.lower() == products.VIEWER_ADDRESS
+    assert VIEWER_ADDRESS_HEADER.lower() in headers
+    assert {VIEWER_IP_HEADER, "content-type"} <= headers
+    assert "host" not in headers and "authorization" not in headers
+    assert config["QueryStringsConfig"]["QueryStringBehavior"] == "all"
+    assert config["CookiesConfig"]["CookieBehavior"] == "none"
+    assert "eu-west-1" in config["Name"]  # policy names are global to the account
+
+
+def test_frontend_operator_api_requests_keep_every_viewer_header_but_host(synth: Synthesis) -> None:
+    _, behaviors = _api_behaviors(synth)
+    operator, shopper = behaviors["/api/ops/*"], behaviors["/api/*"]
+    # Authorization reaches the Cognito authorizer only through an all-viewer policy (no allow-list may name it).
+    managed = cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER.origin_request_policy_id
+    assert operator["OriginRequestPolicyId"] == managed
+    assert operator["TargetOriginId"] == shopper["TargetOriginId"]
+    for behavior in (operator, shopper):
+        assert [f["EventType"] for f in behavior["FunctionAssociations"]] == ["viewer-request"]
+        assert behavior["ViewerProtocolPolicy"] == "https-only"
+        assert "POST" in behavior["AllowedMethods"] and "DELETE" in behavior["AllowedMethods"]

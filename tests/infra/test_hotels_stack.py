@@ -2,8 +2,8 @@
 the cover Lambda (debounced scoring); a Distributed Map over hotels/ for the existing library. Roles reach
 exactly their objects, their endpoint and their table; cdk-nag finds nothing unacknowledged.
 
-The stack is synthesized here inside the whole platform, wired the way ``infra/platform.py`` wires it
-(``HotelsStack(app, f"{name}-Hotels", models=models, **shared)``), once for this module.
+The stack exists only with the ``hotels`` job (``vitrine:jobs``): it is read here from the session's synthesis
+with every job (``conftest.synth_all_jobs``), wired by ``infra/platform.py`` as ``cdk synth`` wires it.
 """
 
 from __future__ import annotations
@@ -13,43 +13,20 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment
+from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 
-from infra.compliance import add_compliance_checks
 from infra.platform import build_platform
-from infra.stacks.hotels import HotelsStack
 from tests.infra.synthesis import Synthesis, app_context, resources, vitrine_functions
 from vitrine.config import all_env_names
 
 
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
-    outdir: Path = tmp_path_factory.mktemp("cdk.out.hotels")
-    app = App(context=app_context(), outdir=str(outdir))
-    platform = build_platform(app)
-    shared = {
-        "config": platform.config,
-        "network": platform.network,
-        "data": platform.data,
-        "env": Environment(region=platform.config.region),
-    }
-    hotels = HotelsStack(
-        app, "Vitrine-Hotels", models=platform.models, **shared, description="Vitrine hotel images"
-    )
-    add_compliance_checks(app)
-    try:
-        app.synth()
-        error = None
-    except RuntimeError as failure:
-        error = str(failure)
-    handles = SimpleNamespace(**{field: getattr(platform, field) for field in platform.__dataclass_fields__})
-    handles.hotels = hotels
-    return Synthesis(handles, outdir, error)  # type: ignore[arg-type]
+def synth(synth_all_jobs: Synthesis) -> Synthesis:
+    return synth_all_jobs
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +173,35 @@ def test_hotels_functions_read_only_settings_vitrine_knows(template: Template) -
         assert variables["VITRINE_PROFILE"] == "cloud"
         assert variables["VITRINE_HOTELS_CONCURRENCY"] == "8"
         assert variables["VITRINE_HOTELS_COVER_QUIET_S"] == "60"
+
+
+def test_hotels_stack_and_its_endpoints_follow_the_job_flag() -> None:
+    def deployed(jobs: list[str]) -> tuple[bool, set[str]]:
+        platform = build_platform(App(context=app_context(**{"vitrine:jobs": jobs})))
+        return platform.hotels is not None, set(platform.models.endpoints)
+
+    assert deployed(["search"]) == (False, {"grounding_dino", "dino_embed"})
+    # The job alone deploys both of its endpoints (llava does not wait for the catalog job's tagger).
+    assert deployed(["hotels"]) == (True, {"llava", "ranker"})
+    assert deployed(["search", "catalog"])[0] is False
+
+
+def test_hotels_backfill_state_machine_logs_and_traces_without_a_star_on_its_default_policy(
+    template: Template,
+) -> None:
+    machine = next(iter(resources(template, "AWS::StepFunctions::StateMachine").values()))
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["Properties"]["LoggingConfiguration"]["IncludeExecutionData"] is False
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    for logical_id, policy in resources(template, "AWS::IAM::Policy").items():
+        if {"Ref": role} not in policy["Properties"]["Roles"]:
+            continue
+        stars = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Resource"] == "*"]
+        assert not stars or logical_id.startswith("BackfillResourcelessActions"), logical_id
+        if stars:
+            assert logical_id in machine.get("DependsOn", []), (
+                "logging is checked when the machine is created"
+            )
 
 
 def test_hotels_backfill_maps_over_the_prefix_with_bounded_concurrency(template: Template) -> None:

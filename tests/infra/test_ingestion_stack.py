@@ -81,3 +81,18 @@ def test_ingestion_backfill_worker_has_no_idempotency_table(synth: Synthesis) ->
     worker = next(iter(vitrine_functions(template).values()))
     assert env_name("aws", "idempotency_table") not in worker["Properties"]["Environment"]["Variables"]
     assert "dynamodb" not in json.dumps(_policy_statements(synth, "backfill", "WorkerRole"))
+
+
+def test_ingestion_describes_what_it_saves_only_with_the_descriptions_job(
+    synth: Synthesis, synth_all_jobs: Synthesis
+) -> None:
+    """Without the job there is no BLIP-2 endpoint to call, so ingestion must not try; with it, ingestion and the
+    catalog backfill call BLIP-2 and the writer model (checked in detail in test_lambda_roles)."""
+    for synthesis, describes in ((synth, False), (synth_all_jobs, True)):
+        for stack, role in (("ingestion", "IngestRole"), ("backfill", "WorkerRole")):
+            function = next(iter(vitrine_functions(synthesis.template(stack)).values()))
+            variables = function["Properties"]["Environment"]["Variables"]
+            assert variables[env_name("descriptions", "at_ingest")] == ("true" if describes else "false")
+            grants = json.dumps(_policy_statements(synthesis, stack, role))
+            assert ("endpoint/vitrine-blip2-attributes" in grants) is describes, stack
+            assert ("bedrock:InvokeModel" in grants) is describes, stack

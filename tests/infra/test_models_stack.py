@@ -41,6 +41,25 @@ def test_models_follow_the_job_flags() -> None:
         "grounding_dino",
         "dino_embed",
     }
+    # Hotels classify with llava and score covers with the ranker; descriptions read attributes with BLIP-2.
+    assert endpoints(**{"vitrine:jobs": '["hotels"]'}) == {"llava", "ranker"}
+    assert endpoints(**{"vitrine:jobs": '["descriptions"]'}) == {"blip2_attributes"}
+    assert endpoints(**{"vitrine:jobs": '["search", "catalog", "hotels", "descriptions"]'}) == {
+        "grounding_dino",
+        "dino_embed",
+        "llava",
+        "ranker",
+        "blip2_attributes",
+    }
+
+
+def test_models_all_jobs_deploy_all_five_endpoints_with_autoscaling(synth_all_jobs: Synthesis) -> None:
+    template = synth_all_jobs.template("models")
+    names = {
+        e["Properties"]["EndpointName"] for e in resources(template, "AWS::SageMaker::Endpoint").values()
+    }
+    assert names == ENDPOINTS | {"vitrine-ranker", "vitrine-blip2-attributes"}
+    template.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 5)
 
 
 def test_models_llava_runs_djl_lmi_with_serving_properties_as_options(synth: Synthesis) -> None:

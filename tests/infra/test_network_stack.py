@@ -3,6 +3,8 @@ from the VPC, X-Ray included wherever tracing is active), flow logs."""
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import App
 
 from infra.config import load_config
@@ -50,13 +52,26 @@ def test_network_has_an_xray_endpoint_wherever_a_function_traces(synth: Synthesi
     assert "xray" in services
 
 
-def test_network_bedrock_endpoint_only_when_claude_tags() -> None:
+def test_network_bedrock_endpoint_only_when_claude_tags_or_writes() -> None:
     def names(**context: str) -> set[str]:
         return set(interface_endpoints(load_config(App(context=app_context(**context)))))
 
     assert "BedrockRuntime" in names(**{"vitrine:tagger": "bedrock"})
     assert "BedrockRuntime" not in names(**{"vitrine:tagger": "bedrock", "vitrine:jobs": '["search"]'})
+    assert "BedrockRuntime" not in names(**{"vitrine:jobs": '["search", "catalog", "hotels"]'})
+    # The descriptions writer is Claude, whatever tags the images.
+    assert "BedrockRuntime" in names(**{"vitrine:jobs": '["descriptions"]'})
     assert "SageMakerRuntime" not in names(**{"vitrine:jobs": "[]"})
+
+
+def test_network_all_jobs_reach_bedrock_from_the_vpc(synth_all_jobs: Synthesis) -> None:
+    services = json.dumps(
+        [
+            e["Properties"]["ServiceName"]
+            for e in resources(synth_all_jobs.template("network"), "AWS::EC2::VPCEndpoint").values()
+        ]
+    )
+    assert "bedrock-runtime" in services and "sagemaker.runtime" in services
 
 
 def test_network_flow_logs_capture_all_traffic(synth: Synthesis) -> None:

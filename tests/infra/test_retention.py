@@ -45,10 +45,10 @@ def _fixed_name(properties: dict[str, Any]) -> str | None:
     return None
 
 
-def test_retention_no_resource_kept_after_a_rollback_has_a_fixed_name(synth: Synthesis) -> None:
+def test_retention_no_resource_kept_after_a_rollback_has_a_fixed_name(any_synth: Synthesis) -> None:
     offenders = []
     kept = 0
-    for stack, template in synth.templates().items():
+    for stack, template in any_synth.templates().items():
         for logical_id, resource in template["Resources"].items():
             if not _kept_after_rollback(resource):
                 continue
