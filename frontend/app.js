@@ -2,7 +2,8 @@
 // This module holds the flow and the page's state; api.js talks to the server, photo.js prepares the
 // photo, view.js draws. No framework and no build step: the files are served as they are.
 
-import { fetchHealth, searchPhoto } from "./api.js";
+import { fetchHealth } from "./api.js";
+import { initDiscovery, searchPhotoRefined } from "./discovery.js";
 import { initOperatorArea } from "./ops.js";
 import { preparePhoto } from "./photo.js";
 import { attachProductLinks } from "./product.js";
@@ -66,7 +67,8 @@ async function searchItem(box) {
   const photo = current;
   const step = () => searchItem(box);
   const message = box ? "Finding similar products…" : "Looking for items in your photo…";
-  const answer = await busy(message, (signal) => searchPhoto(photo.blob, box, signal), step);
+  // The filters on screen (and any words typed) go with the photo: discovery.js.
+  const answer = await busy(message, (signal) => searchPhotoRefined(photo.blob, box, signal), step);
   if (answer && photo === current) showAnswer(answer, box);
 }
 
@@ -110,7 +112,9 @@ function bindPicker() {
 async function showServiceState() {
   try {
     const health = await fetchHealth();
-    view.showDemoBanner(health.tiny_models === true);
+    // Search answers with dino_embed: its provenance decides what the banner says.
+    const searchTrained = (health.demo_models ?? []).includes("dino_embed");
+    view.showDemoBanner(searchTrained ? "demo" : health.tiny_models === true ? "tiny" : null);
     if (Number.isInteger(health.catalog?.products)) view.showCatalogSize(health.catalog.products);
   } catch (error) {
     view.showError(retryMessage(error));
@@ -119,4 +123,5 @@ async function showServiceState() {
 
 bindPicker();
 initOperatorArea();
+initDiscovery();
 showServiceState();

@@ -23,8 +23,16 @@ function formatPrice(price, currency) {
   }
 }
 
-export function showDemoBanner(visible) {
-  $("demo-banner").hidden = !visible;
+/** The demo banner: `"demo"` (models trained on synthetic data), `"tiny"` (random models) or none. */
+export function showDemoBanner(kind) {
+  const banner = $("demo-banner");
+  banner.hidden = !kind;
+  if (!kind) return;
+  const message =
+    kind === "demo"
+      ? " demo models trained on synthetic data — they know this synthetic shop, not real photos."
+      : " tiny random models — results are not meaningful.";
+  banner.replaceChildren(element("strong", "", "Demo mode:"), document.createTextNode(message));
 }
 
 export function showCatalogSize(products) {
@@ -136,10 +144,19 @@ export function showEmpty(message, onWholePhoto) {
   $("empty-title").focus();
 }
 
-function matchMeter(score) {
-  const value = percent(score);
+/**
+ * The match figure: the calibrated share of results at this score that were the right product (`match`),
+ * never the raw cosine; without a calibration, no percentage is shown.
+ */
+function matchMeter(match) {
   const meter = element("div", "match");
+  if (match === null || match === undefined) {
+    meter.append(element("span", "match-text", "Match not calibrated"));
+    return meter;
+  }
+  const value = percent(match);
   meter.append(element("span", "match-text", `${value}% match`));
+  meter.title = `${value}% of results scored like this one were the right product when the search was calibrated`;
   const bar = element("span", "match-bar");
   bar.setAttribute("role", "meter");
   bar.setAttribute("aria-label", "Match strength");
@@ -183,7 +200,7 @@ function productCard(result) {
   }
   body.append(title, element("p", "card-brand", product.brand || ""));
   body.append(element("p", "card-price", formatPrice(product.price, product.currency)));
-  body.append(matchMeter(result.score));
+  body.append(matchMeter(result.match));
   if (result.confident === false) body.append(element("p", "weak-match", "Weak match"));
   card.append(body);
   return card;

@@ -14,8 +14,8 @@ from typing import Any
 
 from constructs import Construct
 
-MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes")
-"""The five SageMaker models (same names as ``vitrine.config.MODEL_NAMES`` and ``model_code/<model>``)."""
+MODEL_NAMES = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes", "clip_embed")
+"""The SageMaker models (same names as ``vitrine.config.MODEL_NAMES`` and ``model_code/<model>``)."""
 
 DETECT_AND_EMBED = ("grounding_dino", "dino_embed")
 """Endpoints both search and ingestion call; ingestion adds llava when it is the tagger."""
@@ -27,6 +27,9 @@ COVER_MODELS = ("ranker",)
 ``POST /api/ops/hotels/{hotel_id}/rescore``."""
 ATTRIBUTE_MODELS = ("blip2_attributes",)
 """What reads a product photo's attributes and answers shoppers' questions (``vitrine.models.attribute_reader``)."""
+TEXT_SEARCH_MODELS = ("clip_embed",)
+"""The dual encoder (``vitrine.models.dual_encoder``): the API's search by words and re-ranking, and ingestion's
+second vector per image, when ``vitrine:textSearch`` is on (:mod:`infra.discovery`)."""
 
 JOBS = ("search", "catalog", "hotels", "descriptions")
 """The jobs a deployment can run (``vitrine:jobs``). ``search``: the shopper's visual search (the API calls
@@ -82,6 +85,8 @@ class InfraConfig:
     search_master_nodes: int = 0
     search_volume_gb: int = 50
     embedding_dim: int = 384
+    text_search: bool = False
+    text_embedding_dim: int = 768
     tagger: str = "model"
     bedrock_text_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
     bedrock_tagger_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -99,6 +104,8 @@ class InfraConfig:
         unknown = set(self.jobs) - set(JOBS)
         if unknown:
             raise ContextError(f"{PREFIX}jobs names unknown jobs {sorted(unknown)}; known: {list(JOBS)}")
+        if self.text_search and "search" not in self.jobs:
+            raise ContextError(f"{PREFIX}textSearch needs the search job: the API answers the words")
         for model, digest in (self.artifact_digests or {}).items():
             if len(digest) != 64 or set(digest) - set("0123456789abcdef"):
                 raise ContextError(
@@ -192,6 +199,8 @@ _FIELDS = {
     "searchMasterNodes": "search_master_nodes",
     "searchVolumeGb": "search_volume_gb",
     "embeddingDim": "embedding_dim",
+    "textSearch": "text_search",
+    "textEmbeddingDim": "text_embedding_dim",
     "tagger": "tagger",
     "bedrockTextModelId": "bedrock_text_model_id",
     "bedrockTaggerModelId": "bedrock_tagger_model_id",

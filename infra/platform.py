@@ -17,6 +17,7 @@ from typing import Any
 from aws_cdk import App, Environment, Tags
 
 from infra.config import InfraConfig, load_config
+from infra.discovery import TextSearch, enable_text_search
 from infra.stacks.api import ApiStack
 from infra.stacks.backfill import BackfillStack
 from infra.stacks.data import DataStack
@@ -42,6 +43,7 @@ class Platform:
     backfill: BackfillStack | None
     hotels: HotelsStack | None = None
     descriptions: DescriptionsStack | None = None
+    text_search: TextSearch | None = None
 
 
 def build_platform(app: App) -> Platform:
@@ -118,5 +120,8 @@ def build_platform(app: App) -> Platform:
             **shared,
             description="Vitrine descriptions: scheduled sweep and Distributed Map backfill",
         )
+    text_search = enable_text_search(config, models, api, ingestion, backfill) if config.text_search else None
     Tags.of(app).add("project", "vitrine")
-    return Platform(config, network, data, models, ingestion, api, frontend, backfill, hotels, descriptions)
+    return Platform(
+        config, network, data, models, ingestion, api, frontend, backfill, hotels, descriptions, text_search
+    )

@@ -64,6 +64,8 @@ ROUTES: tuple[tuple[str, str, bool], ...] = (
     ("GET", "hotels/{hotel_id}", False),
     ("GET", "products/{code}", False),
     ("POST", "products/{code}/ask", True),
+    ("GET", "search/text", False),
+    ("GET", "products/{code}/similar", False),
 )
 """(method, path under /api, has a JSON body): the public shopper routes of ``handlers.api``. Operator routes
 (``/api/ops/...``) are not listed: one authorized proxy method covers them all. Catalog images are not among

@@ -192,7 +192,7 @@ class DiscoverySettings(BaseSettings):
     text_search: bool | None = Field(
         None,
         description="ingest the dual encoder's vectors and answer GET /api/search/text (default: on in the "
-        "local profile, off in the cloud one unless the CDK app deploys the discovery job)",
+        "local profile, off in the cloud one unless the CDK app's vitrine:textSearch is on)",
     )
     text_dim: int = Field(
         768, gt=0, description="vector size of clip_embed (CLIP ViT-L/14-336: 768): the OpenSearch text field"
@@ -201,7 +201,7 @@ class DiscoverySettings(BaseSettings):
         4, ge=1, le=20, description="POST /api/search with `text`: image hits re-ranked per product asked for"
     )
     rerank_text_weight: float = Field(
-        0.5, ge=0, le=1, description="share of the text's ranking in the re-ranked order (0: the photo's only)"
+        0.5, ge=0, le=1, description="weight of the words' cosines (scaled among the candidates) in the order"
     )
 
     def enabled(self, profile: str) -> bool:

@@ -3,6 +3,7 @@ module for :class:`Services`; nothing else decides between local and cloud."""
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,18 +18,21 @@ from vitrine.config import MODEL_NAMES, Settings, env_name, settings
 from vitrine.descriptions.ask import PhotoQuestions
 from vitrine.descriptions.describe import ProductDescribing
 from vitrine.descriptions.ports import DescriptionStore
-from vitrine.errors import ConfigError
+from vitrine.errors import ConfigError, Unavailable
 from vitrine.hotels.classify import HotelClassification, PhotoClassifier
 from vitrine.hotels.covers import CoverScoring
 from vitrine.hotels.labels import LabelSet, load_labels
 from vitrine.hotels.ports import HotelCatalog
 from vitrine.kernel.ports import EventGuard, ModelEndpoint, ObjectStore, TextWriter, VectorIndex
+from vitrine.kernel.types import Filters
 from vitrine.models.attribute_reader import AttributeReader
 from vitrine.models.cover_ranker import CoverRanker
 from vitrine.models.detector import Detector
+from vitrine.models.dual_encoder import DualEncoder
 from vitrine.models.embedder import Embedder
 from vitrine.search.calibration import DEFAULT_THRESHOLD
 from vitrine.search.calibration import load as load_calibration
+from vitrine.search.discovery import RefinedIndex, SimilarProducts, TextSearch
 from vitrine.search.visual_search import VisualSearch
 
 if TYPE_CHECKING:
@@ -69,6 +73,13 @@ class Services:
         return Embedder(self.endpoints["dino_embed"])
 
     @cached_property
+    def dual_encoder(self) -> DualEncoder | None:
+        """The dual encoder (text search), or None where discovery is off (``VITRINE_DISCOVERY_TEXT_SEARCH``)."""
+        endpoint = self.endpoints.get("clip_embed")
+        enabled = self.settings.discovery.enabled(self.settings.profile)
+        return DualEncoder(endpoint) if enabled and endpoint is not None else None
+
+    @cached_property
     def catalog_ingestion(self) -> CatalogIngestion:
         s = self.settings
         return CatalogIngestion(
@@ -83,6 +94,7 @@ class Services:
             max_image_pixels=s.limits.max_image_pixels,
             duplicate_threshold=s.ingest.duplicate_threshold,
             batch_size=s.ingest.batch_size,
+            dual_encoder=self.dual_encoder,
             after_batch=self.product_describing.after_ingest if s.descriptions.at_ingest else None,
         )
 
@@ -161,6 +173,44 @@ class Services:
             max_image_pixels=s.limits.max_image_pixels,
         )
 
+    # -- discovery: search by words, similar products, filters -----------------------------------------------
+
+    @cached_property
+    def text_search(self) -> TextSearch:
+        if self.dual_encoder is None:
+            raise Unavailable(
+                "search by words is not enabled in this deployment "
+                f"({env_name('discovery', 'text_search')}, the clip_embed model)",
+                retry_after_s=3600,
+            )
+        return TextSearch(self.store, self.catalog, self.index, self.dual_encoder)
+
+    @cached_property
+    def similar_products(self) -> SimilarProducts:
+        return SimilarProducts(self.store, self.catalog, self.index)
+
+    def refined_visual_search(self, filters: Filters, text: str | None = None) -> VisualSearch:
+        """Visual search whose k-NN has the shopper's ``filters`` inside and, with ``text``, re-ranks the image
+        hits by the words (one dual-encoder call); the plain one when neither is given."""
+        if filters == Filters() and not text:
+            return self.visual_search
+        vector, model = None, ""
+        if text:
+            encoded = self.text_search.encoder.embed_texts([text])
+            vector, model = encoded.vectors[0], encoded.model
+        d = self.settings.discovery
+        refined = copy.copy(self.visual_search)
+        refined.index = RefinedIndex(
+            self.index,
+            self.catalog,
+            filters,
+            vector,
+            model,
+            pool=d.rerank_pool,
+            text_weight=d.rerank_text_weight,
+        )
+        return refined
+
     def hotels(self) -> HotelCatalog:
         """The hotel catalog (same database as the product catalog, its own tables)."""
         if self.hotel_catalog is None:
@@ -225,7 +275,7 @@ class Services:
 
 
 def _local(s: Settings) -> Services:
-    from vitrine.adapters.local.faiss_index import FaissIndex
+    from vitrine.adapters.local.faiss_fields import FaissFieldIndex
     from vitrine.adapters.local.folder_store import FolderStore
     from vitrine.adapters.local.inprocess_endpoint import InProcessEndpoint, is_tiny
     from vitrine.adapters.local.offline_writer import OfflineWriter
@@ -244,7 +294,7 @@ def _local(s: Settings) -> Services:
         store=FolderStore(home / "bucket", name="bucket"),
         uploads=FolderStore(home / "uploads", name="uploads"),
         catalog=SqlCatalog(catalog_url),
-        index=FaissIndex(home / "index"),
+        index=FaissFieldIndex(home / "index"),
         endpoints=endpoints,
         tagger=tagger,
         writer=OfflineWriter(),
@@ -272,6 +322,8 @@ def local_model_dirs(s: Settings) -> dict[str, str]:
     ``home/models`` (``vitrine prepare`` builds them); other profiles must name every folder."""
     dirs: dict[str, str] = {}
     for model in MODEL_NAMES:
+        if model == "clip_embed" and not s.discovery.enabled(s.profile):
+            continue  # discovery off: ingestion and search run without a dual encoder
         configured = s.models.model_dir(model)
         if configured:
             dirs[model] = configured
@@ -370,7 +422,10 @@ def _cloud(s: Settings) -> Services:
         uploads=S3Store(s3, s.aws.uploads_bucket or s.aws.bucket),
         catalog=SqlCatalog(catalog_url, credentials),
         index=OpenSearchIndex(
-            connect(s.aws.opensearch_endpoint, s.aws.region), s.aws.opensearch_index, s.search.embedding_dim
+            connect(s.aws.opensearch_endpoint, s.aws.region),
+            s.aws.opensearch_index,
+            s.search.embedding_dim,
+            text_dim=s.discovery.text_dim if s.discovery.enabled(s.profile) else None,
         ),
         endpoints=endpoints,
         tagger=tagger,

@@ -27,11 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from vitrine_dev.server import serve
 
     app = _services()
-    if app.tiny_models:
-        print(
-            "Offline profile: tiny randomly-initialised models — search results are not meaningful.",
-            flush=True,
-        )
+    _say_models(app)
     app.warm()
     serve(app, args.host, args.port or settings().port)
     return 0
@@ -85,16 +81,39 @@ def _prepare_hotels(app, folder: Path, hotels: int) -> None:
     print(f"Demo hotels ingested: {app.hotels().count_hotels()} hotels, {counts}; {retry} to retry")
 
 
+def _say_models(app) -> None:
+    """One line on what the models are: trained on the synthetic demo data, tiny random ones, or both."""
+    from vitrine.api.routes.operations import model_provenance
+
+    provenance = model_provenance(app)
+    demo = sorted(m for m, p in provenance.items() if p == "demo")
+    tiny = sorted(m for m, p in provenance.items() if p == "tiny")
+    if demo:
+        print(
+            f"Demo models trained on synthetic data by `make demo-models` (demo-models/): {', '.join(demo)}"
+            + (f"; tiny random models (answers not meaningful): {', '.join(tiny)}" if tiny else "")
+        )
+    elif app.tiny_models:
+        print(
+            "Offline profile: tiny randomly-initialised models (no model hub here) — results are not meaningful."
+        )
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Everything ``make run`` needs before serving: models (tiny ones offline) and a demo catalog."""
     from vitrine.config import settings
 
     s = settings()
     app = _services()  # builds any missing tiny model
-    if app.tiny_models:
-        print(
-            "Offline profile: tiny randomly-initialised models (no model hub here) — results are not meaningful."
-        )
+    from vitrine_dev.training.demo_models import install
+
+    installed = install(s, app.catalog.count_products())
+    if installed:
+        from vitrine import wiring
+
+        wiring.reset()  # the endpoints load the demo weights now in place of the tiny ones
+        app = _services()
+    _say_models(app)
     _prepare_hotels(app, s.home.resolve() / "demo-hotels", args.demo_hotels)
     if app.catalog.count_products() > 0:
         print(f"Catalog has {app.catalog.count_products()} products: nothing to prepare.")
@@ -129,12 +148,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from vitrine.search import calibration
 
     app = _services()
-    scored = calibration.measure(app.visual_search, calibration.labelled_items(args.truth))
-    result = calibration.fit_threshold(scored, args.min_precision)
+    measured = calibration.measure_top(app.visual_search, calibration.labelled_items(args.truth))
+    embedder = app.endpoints["dino_embed"]
+    result = calibration.fit(
+        measured, args.min_precision, model=str(getattr(embedder, "model_dir", embedder.name))
+    )
     calibration.save(app.store, result)
+    found = round((result.recall_at_5 or 0) * result.samples)
     print(
-        f"match threshold {result.threshold:.4f}: {result.correct_top1}/{result.samples} labelled items have the "
-        f"right product first; at this threshold precision {result.precision:.2f}, recall {result.recall:.2f}"
+        f"search calibration on {result.samples} labelled street items: {found}/{result.samples} find their "
+        f"product in the top 5 (recall@5 {result.recall_at_5:.2f}), {result.correct_top1}/{result.samples} first "
+        f"(rank-1 {result.recall_at_1:.2f}); match threshold {result.threshold:.4f}: at it precision "
+        f"{result.precision:.2f}, recall {result.recall:.2f}"
         + (
             ""
             if result.precision
@@ -217,10 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from vitrine_dev import demo, demo_hotels
     from vitrine_dev.modelkit import commands as model_commands
+    from vitrine_dev.training import commands as training_commands
 
     demo.add_parser(commands)
     demo_hotels.add_parser(commands)
     model_commands.add_parser(commands)
+    training_commands.add_parser(commands)
     return parser
 
 
@@ -244,7 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vitrine_dev.console import quiet_libraries
 
     quiet_libraries()
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    passthrough = words[words.index("--") + 1 :] if "--" in words else []
+    parser = build_parser()
+    args = parser.parse_args(words[: words.index("--")] if "--" in words else words)
+    if passthrough:
+        if not hasattr(args, "script_args"):
+            parser.error(f"`{args.command}` takes no arguments after --")
+        args.script_args = passthrough  # `vitrine train MODEL -- --steps 100`: for the training script
     try:
         _console(args.verbose)
         return int(args.func(args) or 0)

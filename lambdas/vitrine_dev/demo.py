@@ -80,6 +80,8 @@ _SAVE_OPTIONS: dict[str, dict[str, Any]] = {
     "png": {"format": "PNG"},
     "webp": {"format": "WEBP", "quality": 85},
 }
+CATALOG_TRUTH = "products_truth.json"
+"""Beside ``products/``: each catalog image's view and item box (what detector training learns from)."""
 _PRODUCT_STREAM = 0
 _STREET_STREAM = 1
 _VIEW_STREAM = 2
@@ -383,10 +385,14 @@ def render(spec: ProductSpec, drawer: Drawer | None = None) -> Image.Image:
 # --- catalog views ----------------------------------------------------------------------------------
 
 
+Box = tuple[float, float, float, float]
+
+
 def _studio(
     item: Image.Image, side: int, fill: float, angle: float, shift: tuple[float, float], bg: int
-) -> Image.Image:
-    """The item on a plain backdrop: ``fill`` of the frame, turned ``angle`` degrees, moved by ``shift``."""
+) -> tuple[Image.Image, Box]:
+    """The item on a plain backdrop: ``fill`` of the frame, turned ``angle`` degrees, moved by ``shift``;
+    and where it is (its normalised box in the frame: the detector's ground truth)."""
     scale = fill * side / max(item.size)
     placed = item.resize(
         (max(1, round(item.width * scale)), max(1, round(item.height * scale))), Image.LANCZOS
@@ -397,7 +403,14 @@ def _studio(
     x = round((side - placed.width) / 2 + shift[0] * side)
     y = round((side - placed.height) / 2 + shift[1] * side)
     canvas.paste(placed, (x, y), placed)
-    return canvas
+    left, top, right, bottom = placed.getbbox() or (0, 0, placed.width, placed.height)
+    box = (
+        round(max(0, x + left) / side, 4),
+        round(max(0, y + top) / side, 4),
+        round(min(side, x + right) / side, 4),
+        round(min(side, y + bottom) / side, 4),
+    )
+    return canvas, box
 
 
 def _grain(image: Image.Image, rng: np.random.Generator, amplitude: int) -> Image.Image:
@@ -415,8 +428,9 @@ def _detail(spec: ProductSpec, side: int, rng: np.random.Generator) -> Image.Ima
     return _grain(fabric.resize((side, side), Image.BICUBIC), rng, 8)
 
 
-def _views(spec: ProductSpec, rng: np.random.Generator) -> list[tuple[str, Image.Image]]:
-    """The shop's photos of one product, named by the angle a tagger should see."""
+def _views(spec: ProductSpec, rng: np.random.Generator) -> list[tuple[str, Image.Image, Box | None]]:
+    """The shop's photos of one product, named by the angle a tagger should see, with the item's box
+    (None for the close-up, which shows fabric and no whole item)."""
     item = render(spec)
     facing = "side" if spec.category == "shoes" else "front"
 
@@ -426,11 +440,10 @@ def _views(spec: ProductSpec, rng: np.random.Generator) -> list[tuple[str, Image
     front = _studio(item, side(), 0.8, 0.0, (0.0, 0.0), 255)
     fill, angle, shift = _u(rng, 0.65, 1.05), _u(rng, -10, 10), (_u(rng, -0.08, 0.08), _u(rng, -0.08, 0.08))
     variant = _studio(item, side(), fill, angle, shift, int(rng.integers(236, 256)))
-    views = [(facing, front), (facing, variant), ("detail", _detail(spec, side(), rng))]
+    views = [(facing, *front), (facing, *variant), ("detail", _detail(spec, side(), rng), None)]
     if spec.category == "shoes":
-        views.append(
-            ("sole", _studio(render(spec, _draw_sole), side(), 0.8, _u(rng, -6, 6), (0.0, 0.0), 255))
-        )
+        sole = _studio(render(spec, _draw_sole), side(), 0.8, _u(rng, -6, 6), (0.0, 0.0), 255)
+        views.append(("sole", *sole))
     return views
 
 
@@ -439,15 +452,30 @@ def _image_format(rng: np.random.Generator) -> str:
     return str(rng.choice(names, p=weights))
 
 
-def _write_product(products_dir: Path, spec: ProductSpec, rng: np.random.Generator) -> int:
+def _write_product(
+    products_dir: Path, spec: ProductSpec, rng: np.random.Generator, views: bool = True
+) -> list[dict[str, Any]]:
+    """Write the product's folder; its images' truth rows (file relative to the output, view, box)."""
     folder = products_dir / spec.code
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "product.json").write_text(json.dumps(spec.metadata(), indent=2) + "\n", encoding="utf-8")
-    views = _views(spec, rng)
-    for number, (angle, image) in enumerate(views, start=1):
+    rows: list[dict[str, Any]] = []
+    if not views:
+        return rows
+    for number, (angle, image, box) in enumerate(_views(spec, rng), start=1):
         ext = _image_format(rng)
-        image.save(folder / f"{number:02d}-{angle}.{ext}", **_SAVE_OPTIONS[ext])
-    return len(views)
+        name = f"{number:02d}-{angle}.{ext}"
+        image.save(folder / name, **_SAVE_OPTIONS[ext])
+        rows.append(
+            {
+                "file": f"{products_dir.name}/{spec.code}/{name}",
+                "code": spec.code,
+                "category": spec.category,
+                "view": angle,
+                "box": list(box) if box else None,
+            }
+        )
+    return rows
 
 
 # --- street photos ----------------------------------------------------------------------------------
@@ -563,11 +591,23 @@ def _refuse_non_empty(*folders: Path) -> None:
             raise FileExistsError(f"{folder} is not empty; choose an empty --out folder")
 
 
-def generate(out: Path, products: int = 240, street_photos: int = 40, seed: int = 7) -> DemoSummary:
+def generate(
+    out: Path,
+    products: int = 240,
+    street_photos: int = 40,
+    seed: int = 7,
+    street_seed: int | None = None,
+    views: bool = True,
+) -> DemoSummary:
     """Write ``products`` catalog products and ``street_photos`` street photos under ``out``.
 
     Layout: ``out/products/{code}/product.json`` + views, ``out/street/street-NNNN.jpg`` and
-    ``out/street/truth.json``. The same arguments give the same bytes.
+    ``out/street/truth.json``; ``out/products_truth.json`` (outside the ingested prefix) gives every catalog
+    image's view and item box. The same arguments give the same bytes.
+
+    ``street_seed`` draws the street photos from their own seed (the catalog stays ``seed``'s): more photos of
+    the same products, never the same photos, as training data beside a demo's evaluation photos.
+    ``views=False`` writes no catalog images (only ``product.json``), for a street-only set.
     """
     if products < 1:
         raise ValueError("products must be at least 1: street photos show catalog products")
@@ -577,19 +617,26 @@ def generate(out: Path, products: int = 240, street_photos: int = 40, seed: int 
     products_dir, street_dir = out / "products", out / "street"
     _refuse_non_empty(products_dir, street_dir)
     specs = [product_spec(seed, index) for index in range(products)]
-    images = sum(
-        _write_product(products_dir, spec, _rng(seed, _VIEW_STREAM, index))
+    catalog = [
+        row
         for index, spec in enumerate(specs)
+        for row in _write_product(products_dir, spec, _rng(seed, _VIEW_STREAM, index), views)
+    ]
+    images = len(catalog)
+    (out / CATALOG_TRUTH).write_text(
+        json.dumps({"seed": seed, "images": catalog}, indent=1) + "\n", encoding="utf-8"
     )
     street_dir.mkdir(parents=True, exist_ok=True)
     photos = []
     for number in range(1, street_photos + 1):
-        photo, items = street_photo(specs, _rng(seed, _STREET_STREAM, number))
+        street_rng = _rng(seed if street_seed is None else street_seed, _STREET_STREAM, number)
+        photo, items = street_photo(specs, street_rng)
         name = f"street-{number:04d}.jpg"
         photo.save(street_dir / name, **_SAVE_OPTIONS["jpg"])
         photos.append({"file": name, "width": photo.width, "height": photo.height, "items": items})
     truth = street_dir / "truth.json"
-    truth.write_text(json.dumps({"seed": seed, "photos": photos}, indent=1) + "\n", encoding="utf-8")
+    record = {"seed": seed} if street_seed is None else {"seed": seed, "street_seed": street_seed}
+    truth.write_text(json.dumps({**record, "photos": photos}, indent=1) + "\n", encoding="utf-8")
     return DemoSummary(
         out=out,
         products=products,

@@ -1,25 +1,26 @@
 """LoRA fine-tuning of BLIP-2 on product attribute questions: a SageMaker training entry point.
 
-Data (``--train``, default ``$SM_CHANNEL_TRAINING``): ``qa.jsonl`` with ``{"image": "rel/path.jpg",
-"question": "What is the fabric of the shirt?", "answer": "cotton"}`` a line, paths relative to that folder.
-Prompts use the handler's ``Question: ... Answer:`` format. LoRA follows the published BLIP-2 recipe: rank 8,
-alpha 32 (``--lora-rank``, ``--lora-alpha``), dropout 0.05, on the language model's attention queries and values
-(T5: ``q``/``v``; OPT and Llama: ``q_proj``/``v_proj``), chosen from the base model's config. The base weights
-load in float32 (``--base-dtype``), whatever dtype the checkpoint was saved in.
+Data (``--train``): ``styles.csv`` + images (one product photo a row, a column per attribute; :mod:`common.datasets`
+asks each attribute with the attribute schemas' question), or ``qa.jsonl`` (``{"image", "question", "answer"}``).
+Prompts use the handler's ``Question: ... Answer:`` format; the loss is on the answer. LoRA follows the
+published BLIP-2 recipe: rank 8, alpha 32 (``--lora-rank``, ``--lora-alpha``), dropout 0.05, on the language
+model's attention queries and values (T5: ``q``/``v``; OPT and Llama: ``q_proj``/``v_proj``), chosen from the base
+model's config; ``--train-qformer`` also trains the Q-Former and its projection (a base whose Q-Former never saw
+products needs it). The base weights load in float32 (``--base-dtype``). Products are split into train and
+validation groups (``--val-fraction`` or ``--validation``): validation reports attribute accuracy.
 
-Output (``--model-dir``, default ``$SM_MODEL_DIR``): the base weights, the processor and the adapter in
-``adapter/`` (``inference.py`` merges it at load), or with ``--merge`` the merged weights only.
-Base weights: ``--base-model`` (default ``$SM_CHANNEL_MODEL``, or a hub id).
+Output (``--model-dir``): the base weights (with ``--train-qformer``: as trained), the processor and the adapter
+in ``adapter/`` (``inference.py`` merges it at load), or with ``--merge`` the merged weights only; and
+``metrics.json``, ``loss_curve.png``.
 
-Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=blip2_attributes/train.py``: it imports
-``common``) or locally.
+Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=blip2_attributes/train.py``) or locally.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +28,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for
 
 from blip2_attributes.inference import QUESTION_FORMAT
 
+from common.datasets import AttributeQuestion, read_attribute_questions
 from common.runtime import to_model
 from common.training import (
+    LoraArguments,
+    RunArguments,
     add_lora,
-    add_lora_arguments,
     answer_only_inputs,
     base_dtype,
+    grouped_split,
+    help_field,
     load_rgb,
-    sampled_parser,
+    parse,
+    sample,
     seed_all,
+    step_rng,
     to_training_device,
-    train_sampled,
-    write_summary,
+    train_loop,
+    write_record,
 )
 
 LORA_TARGETS = {"t5": ["q", "v"], "opt": ["q_proj", "v_proj"], "llama": ["q_proj", "v_proj"]}
+
+
+@dataclass
+class Blip2Arguments(RunArguments, LoraArguments):
+    """LoRA fine-tuning of BLIP-2 on attribute questions."""
+
+    merge: bool = help_field(False, help="save merged weights instead of base + adapter/")
+    train_qformer: bool = help_field(
+        False, help="also train the Q-Former, its queries and the language projection"
+    )
+    steps: int = help_field(300, help="optimiser steps")
+    batch_size: int = help_field(8, help="questions per step")
+    lr: float = help_field(1e-4, help="peak learning rate")
+    val_fraction: float = help_field(0.0, help="share of products held out for validation (default none)")
 
 
 def lora_targets(model_type: str) -> list[str]:
@@ -54,20 +75,14 @@ def lora_targets(model_type: str) -> list[str]:
 
 
 def read_examples(folder: Path) -> list[dict[str, Any]]:
-    """Rows of ``folder/qa.jsonl`` with the image path resolved; a malformed line stops with its number."""
-    rows = []
-    for number, line in enumerate((folder / "qa.jsonl").read_text().splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            if not all(isinstance(row.get(key), str) for key in ("image", "question", "answer")):
-                raise ValueError(f"qa.jsonl line {number}: needs 'image', 'question' and 'answer' strings")
-            rows.append(row | {"image": folder / row["image"]})
-    if not rows:
-        raise ValueError(f"no examples in {folder / 'qa.jsonl'}")
-    return rows
+    """Rows (image path, question, answer, attribute) of ``folder``'s ``styles.csv`` or ``qa.jsonl``."""
+    return [
+        {"image": q.image, "question": q.question, "answer": q.answer, "attribute": q.attribute}
+        for q in read_attribute_questions(folder)
+    ]
 
 
-def batch_inputs(processor: Any, rows: list[dict[str, Any]], decoder_only: bool) -> dict[str, Any]:
+def batch_inputs(processor: Any, rows: Sequence[dict[str, Any]], decoder_only: bool) -> dict[str, Any]:
     """Inputs and ``labels`` (the answer tokens; -100 elsewhere) for T5- or OPT-style BLIP-2."""
     images = [load_rgb(row["image"]) for row in rows]
     prompts = [QUESTION_FORMAT.format(question=row["question"]) for row in rows]
@@ -80,47 +95,110 @@ def batch_inputs(processor: Any, rows: list[dict[str, Any]], decoder_only: bool)
     return inputs
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = sampled_parser(__doc__.split("\n\n")[0], steps=300, batch_size=8, lr=1e-4)
-    add_lora_arguments(parser, rank=8, alpha=32)
-    parser.add_argument("--merge", action="store_true", help="save merged weights instead of base + adapter/")
-    return parser.parse_args(argv)
+def parse_args(argv: Sequence[str] | None = None) -> Blip2Arguments:
+    return parse(Blip2Arguments, argv)
 
 
-def main(argv: list[str] | None = None) -> float:
-    """Fine-tune and save; return the last step's loss."""
+def answers(
+    model: Any,
+    processor: Any,
+    questions: Sequence[AttributeQuestion | dict[str, Any]],
+    max_new_tokens: int = 8,
+) -> list[str]:
+    """Greedy answers, the prompts in the handler's format."""
+    import torch
+
+    out = []
+    rows = [q if isinstance(q, dict) else {"image": q.image, "question": q.question} for q in questions]
+    for start in range(0, len(rows), 16):
+        chunk = rows[start : start + 16]
+        inputs = processor(
+            images=[load_rgb(r["image"]) for r in chunk],
+            text=[QUESTION_FORMAT.format(question=r["question"]) for r in chunk],
+            padding=True,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            generated = model.generate(
+                **to_model(inputs, model), max_new_tokens=max_new_tokens, do_sample=False
+            )
+        if model.config.use_decoder_only_language_model:
+            generated = generated[:, inputs["input_ids"].shape[1] :]
+        out += [a.strip() for a in processor.batch_decode(generated, skip_special_tokens=True)]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fine-tune and save; return the summary (first and last loss, validation)."""
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
+    from common.evaluation import attribute_scores
+
     args = parse_args(argv)
+    args.require("train", "model_dir", "base_model")
     seed_all(args.seed)
     rows = read_examples(args.train)
+    if args.validation:
+        val = read_examples(args.validation)
+    else:
+        held = grouped_split([str(r["image"]) for r in rows], args.val_fraction, args.seed)
+        val = [r for r in rows if str(r["image"]) in held]
+        rows = [r for r in rows if str(r["image"]) not in held]
     processor = Blip2Processor.from_pretrained(args.base_model)
     base = Blip2ForConditionalGeneration.from_pretrained(args.base_model, dtype=base_dtype(args.base_dtype))
     if getattr(processor, "num_query_tokens", None) is None:  # as the handler does: else no image tokens
         processor.num_query_tokens = base.config.num_query_tokens
     decoder_only = base.config.use_decoder_only_language_model
-    if not args.merge:
-        base.save_pretrained(args.model_dir)  # untouched base weights: the adapter is applied on top at load
     targets = lora_targets(base.config.text_config.model_type)
-    model = to_training_device(
-        add_lora(base, targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout)
+    model = add_lora(base, targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout)
+    if args.train_qformer:
+        for name, parameter in model.named_parameters():
+            if any(part in name for part in ("qformer", "query_tokens", "language_projection")):
+                parameter.requires_grad_(True)
+    model = to_training_device(model)
+
+    def batch_at(step: int) -> list[dict[str, Any]]:
+        return sample(rows, args.batch_size, step_rng(args.seed, step))
+
+    def loss_of(batch: list[dict[str, Any]]) -> Any:
+        return model(**to_model(batch_inputs(processor, batch, decoder_only), model)).loss
+
+    def validate() -> dict[str, float]:
+        said = answers(model, processor, val)
+        scores = attribute_scores((r["attribute"], r["answer"], a) for r, a in zip(val, said, strict=True))
+        return {k: v for k, v in scores.items() if isinstance(v, float)}
+
+    history = train_loop(
+        model, batch_at, loss_of, args, evaluate=validate if val else None, desc="blip2_attributes"
     )
-    losses = train_sampled(
-        model,
-        rows,
-        lambda batch: model(**to_model(batch_inputs(processor, batch, decoder_only), model)).loss,
-        args,
-    )
+    args.model_dir.mkdir(parents=True, exist_ok=True)
     if args.merge:
         model.merge_and_unload().save_pretrained(args.model_dir)
     else:
         model.save_pretrained(args.model_dir / "adapter")
+        _save_base(model, args.model_dir)
     processor.tokenizer.padding_side = "left" if decoder_only else "right"
     processor.save_pretrained(args.model_dir)
-    last = losses[-1] if losses else float("nan")
-    summary = {"steps": len(losses), "first_loss": losses[0] if losses else last, "last_loss": last}
-    write_summary(args.model_dir, summary | {"lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha})
-    return last
+    return write_record(
+        args.model_dir,
+        history,
+        args,
+        title="blip2_attributes LoRA",
+        output_data_dir=args.output_data_dir,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        questions=len(rows),
+        validation_questions=len(val),
+    )
+
+
+def _save_base(model: Any, folder: Path) -> None:
+    """The base weights without the LoRA layers (what ``inference.model_fn`` loads before merging ``adapter/``),
+    with whatever else training changed (``--train-qformer``): PEFT's ``unload`` on a copy."""
+    import copy
+
+    plain = copy.deepcopy(model).unload()
+    plain.save_pretrained(folder)
 
 
 if __name__ == "__main__":

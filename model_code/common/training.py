@@ -1,48 +1,442 @@
-"""What every ``train.py`` shares: SageMaker-compatible arguments, the data manifest, the loops, the output.
+"""What every ``train.py`` shares: arguments as dataclasses, the loop, checkpoints, the record of a run.
 
 A SageMaker training job passes hyperparameters as ``--name value`` and locations as ``SM_*`` environment
-variables; the same script run locally takes the same flags, so one entry point serves both.
+variables; the same script run locally takes the same flags, so one entry point serves both. Arguments are
+dataclasses parsed by transformers' ``HfArgumentParser`` (``--help`` prints every field's help text; both
+``--batch-size`` and ``--batch_size`` work, as SageMaker passes hyperparameter names as they were given).
 
-Two loop styles live here because the scripts train two ways: the embedder and the detector go through
-their data in epochs (:func:`run_epochs`), the VLMs and the ranker take a fixed number of steps on random
-samples (:func:`train_sampled`). torch, PIL and peft are imported inside the functions that use them, so
-this module costs nothing to import where it ships beside a handler.
+:func:`train_loop` is the loop the embedder, detector, ranker and BLIP-2 scripts share (LLaVA trains through
+TRL's ``SFTTrainer``, which has its own): ``accelerate`` places the model and runs distributed when launched
+so; every step's batch is a function of (seed, step), so a run resumed from a checkpoint continues with the
+batches it would have seen; a checkpoint (``accelerate``'s ``save_state`` + the loss history) is written every
+``--checkpoint-every`` steps and picked up again by the next run over the same ``--checkpoint-dir``; a
+progress bar shows on a terminal and ``step=N loss=X`` lines go to the log (SageMaker's metric definitions
+parse them). :func:`write_record` writes ``metrics.json`` and ``loss_curve.png`` beside the weights.
 
-Models train on :func:`common.runtime.device`, the device the handlers serve on: a SageMaker training job
-on a GPU instance trains on its GPU, a local run on the CPU.
+torch, PIL, peft, accelerate and matplotlib are imported inside the functions that use them, so this module
+costs nothing to import where it ships beside a handler.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
 import random
-from collections.abc import Callable, Iterable, Sequence
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+A = TypeVar("A")
+
+CHECKPOINT_PREFIX = "step-"
+STATE_FILE = "loop_state.json"
+RECORD_FILE = "metrics.json"
+CURVE_FILE = "loss_curve.png"
+SUMMARY_FILE = "training_summary.json"
 
 
-def base_parser(description: str, default_base_model: str) -> argparse.ArgumentParser:
-    """Arguments every training script takes; defaults come from the SageMaker environment when present."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "model")))
-    parser.add_argument(
-        "--train", type=Path, default=Path(os.environ.get("SM_CHANNEL_TRAINING", "data/train"))
+# --- arguments ----------------------------------------------------------------------------------------
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _env_path(name: str) -> Path | None:
+    value = _env(name)
+    return Path(value) if value else None
+
+
+def help_field(default: Any = None, help: str = "", **kwargs: Any) -> Any:
+    """A dataclass field with ``--help`` text (``default_factory=`` for values read from the environment)."""
+    if "default_factory" in kwargs:
+        return field(default_factory=kwargs.pop("default_factory"), metadata={"help": help, **kwargs})
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class RunArguments:
+    """Locations and loop settings every script takes; each location defaults to its SageMaker variable."""
+
+    train: Path | None = field(
+        default_factory=lambda: _env_path("SM_CHANNEL_TRAINING"),
+        metadata={"help": "training data folder (SageMaker: the 'training' channel, $SM_CHANNEL_TRAINING)"},
     )
-    parser.add_argument(
-        "--base-model",
-        default=os.environ.get("SM_CHANNEL_MODEL", default_base_model),
-        help="from_pretrained folder or hub id to start from (SageMaker: the 'model' input channel)",
+    validation: Path | None = field(
+        default_factory=lambda: _env_path("SM_CHANNEL_VALIDATION"),
+        metadata={"help": "held-out data in the same format (default: a grouped split of --train)"},
     )
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-5)
-    parser.add_argument("--seed", type=int, default=0)
-    return parser
+    model_dir: Path | None = field(
+        default_factory=lambda: _env_path("SM_MODEL_DIR"),
+        metadata={"help": "where the trained weights go ($SM_MODEL_DIR: uploaded as model.tar.gz)"},
+    )
+    base_model: str | None = field(
+        default_factory=lambda: _env("SM_CHANNEL_MODEL"),
+        metadata={"help": "from_pretrained folder or hub id to start from (SageMaker: the 'model' channel)"},
+    )
+    output_data_dir: Path | None = field(
+        default_factory=lambda: _env_path("SM_OUTPUT_DATA_DIR"),
+        metadata={"help": "a copy of metrics.json and loss_curve.png goes here ($SM_OUTPUT_DATA_DIR)"},
+    )
+    checkpoint_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "checkpoints (default /opt/ml/checkpoints in a SageMaker job, else <model-dir>.checkpoints); "
+            "a run finds the latest one there and resumes from it"
+        },
+    )
+    checkpoint_every: int = help_field(0, help="save a checkpoint every N steps (0: never)")
+    resume: bool = help_field(True, help="resume from the latest checkpoint in --checkpoint-dir")
+    seed: int = help_field(0, help="seeds python, numpy, torch and every batch draw")
+    steps: int = help_field(300, help="optimiser steps")
+    batch_size: int = help_field(8, help="examples per step (per process when distributed)")
+    lr: float = help_field(1e-4, help="peak learning rate (AdamW)")
+    weight_decay: float = help_field(0.0, help="AdamW weight decay")
+    warmup_steps: int = help_field(0, help="linear warm-up steps, then cosine decay to 0 (0: constant lr)")
+    max_grad_norm: float = help_field(1.0, help="gradient clipping (0: none)")
+    val_fraction: float = help_field(
+        0.1, help="share of groups (products, hotels) held out for validation when --validation is not given"
+    )
+    eval_every: int = help_field(0, help="validate every N steps (0: at the end only)")
+    log_every: int = help_field(25, help="print step=N loss=X every N steps")
+    progress: bool = help_field(True, help="show a progress bar (on a terminal)")
+    mixed_precision: str = help_field("no", help="accelerate mixed precision: no, fp16 or bf16")
+    threads: int = help_field(0, help="torch CPU threads (0: $OMP_NUM_THREADS or every core)")
+
+    def require(self, *names: str) -> None:
+        """Stop with the flag's name when a location is neither given nor in the SageMaker environment."""
+        missing = [name for name in names if getattr(self, name) in (None, "")]
+        if missing:
+            flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+            raise SystemExit(f"missing {flags} (no SageMaker environment variable gives a default)")
+
+    @property
+    def checkpoints(self) -> Path | None:
+        """Where checkpoints go, or None when the run keeps none."""
+        if self.checkpoint_dir:
+            return Path(self.checkpoint_dir)
+        if _env("SM_MODEL_DIR") and Path("/opt/ml").is_dir():
+            return Path("/opt/ml/checkpoints")
+        if self.model_dir:
+            return Path(f"{self.model_dir}.checkpoints")
+        return None
+
+
+def parse(cls: type[A], argv: Sequence[str] | None = None) -> A:
+    """Parse ``argv`` into the dataclass ``cls`` with ``HfArgumentParser`` (``--help`` lists every field)."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(cls, description=(cls.__doc__ or "").strip().splitlines()[0])
+    (parsed,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
+    return parsed
+
+
+def as_flags(arguments: Any) -> list[str]:
+    """The command line that parses back to ``arguments`` (a dataclass): what a record says was run."""
+    flags: list[str] = []
+    for item in fields(arguments):
+        value = getattr(arguments, item.name)
+        if value is None:
+            continue
+        flags += [f"--{item.name.replace('_', '-')}", str(value)]
+    return flags
+
+
+# --- seeds and splits ---------------------------------------------------------------------------------
+
+
+def seed_all(seed: int) -> None:
+    """Seed :mod:`random`, numpy and torch (initialisation, dropout)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def step_rng(seed: int, step: int, stream: int = 0) -> Any:
+    """The random generator of one step's batch: a function of (seed, step), so a resumed run continues
+    exactly where the interrupted one would have."""
+    import numpy as np
+
+    return np.random.default_rng([seed, stream, step])
+
+
+def grouped_split(groups: Sequence[str], fraction: float, seed: int = 0) -> set[str]:
+    """The groups (product codes, hotel ids) held out for validation: a stable ``fraction`` chosen by hash,
+    so every example of a group lands on the same side and the split does not move when data is added."""
+    unique = sorted(set(groups))
+    if fraction <= 0 or len(unique) < 2:
+        return set()
+
+    def rank(group: str) -> str:
+        return hashlib.sha1(f"{seed}:{group}".encode()).hexdigest()
+
+    count = min(len(unique) - 1, max(1, round(len(unique) * fraction)))
+    return set(sorted(unique, key=rank)[:count])
+
+
+# --- the loop -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What a run did: every step's loss, the validations and how long it took."""
+
+    losses: list[float] = field(default_factory=list)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_from: int = 0
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+
+def _latest_checkpoint(folder: Path | None) -> Path | None:
+    if folder is None or not folder.is_dir():
+        return None
+    found = [
+        p for p in folder.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file()
+    ]
+    return max(found, key=lambda p: int(p.name.removeprefix(CHECKPOINT_PREFIX)), default=None)
+
+
+def _schedule(warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup <= 0:
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="step",
+        disable=not enabled or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
+
+
+def train_loop(
+    model: Any,
+    batch_at: Callable[[int], T],
+    loss_of: Callable[[T], Any],
+    run: RunArguments,
+    *,
+    params: Sequence[Any] | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    after_step: Callable[[int], None] | None = None,
+    extra_state: Sequence[Any] = (),
+    desc: str = "train",
+) -> History:
+    """``run.steps`` AdamW steps on ``model`` (its trainable parameters, or ``params``).
+
+    ``batch_at(step)`` gives step ``step``'s batch (a function of the seed and the step: see :func:`step_rng`);
+    ``loss_of(batch)`` the loss tensor. ``evaluate()`` runs every ``run.eval_every`` steps and at the end, its
+    numbers kept in the history. ``after_step(step)`` runs after each optimiser step (an EMA teacher's update).
+    Modules in ``extra_state`` (a teacher, a centre) are checkpointed with the model and the optimiser.
+    """
+    import torch
+    from accelerate import Accelerator
+
+    if run.threads:
+        torch.set_num_threads(run.threads)
+    from common.runtime import device
+
+    accelerator = Accelerator(cpu=device().type == "cpu", mixed_precision=run.mixed_precision)
+    trainable = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=run.lr, weight_decay=run.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(run.warmup_steps, run.steps))
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    for extra in extra_state:
+        extra.to(accelerator.device)
+        accelerator.register_for_checkpointing(extra)
+
+    history = History()
+    checkpoints = run.checkpoints
+    latest = _latest_checkpoint(checkpoints) if run.resume else None
+    if latest is not None:
+        accelerator.load_state(str(latest))
+        state = json.loads((latest / STATE_FILE).read_text())
+        history.losses, history.evals = state["losses"], state["evals"]
+        history.resumed_from = len(history.losses)
+        print(f"resumed from {latest} at step {history.resumed_from}", flush=True)
+
+    started = time.perf_counter()
+    model.train()
+    bar = _progress(run.steps, history.steps, run.progress and accelerator.is_main_process, desc)
+    for step in range(history.steps + 1, run.steps + 1):
+        loss = loss_of(batch_at(step))
+        accelerator.backward(loss)
+        if run.max_grad_norm:
+            accelerator.clip_grad_norm_(trainable, run.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if after_step is not None:
+            after_step(step)
+        history.losses.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history.losses[-1]:.4f}", refresh=False)
+        if step % run.log_every == 0 or step == run.steps:
+            print(f"step={step} loss={history.losses[-1]:.4f}", flush=True)
+        if evaluate is not None and run.eval_every and step % run.eval_every == 0 and step != run.steps:
+            history.evals.append({"step": step, **_evaluate(model, evaluate)})
+        if checkpoints and run.checkpoint_every and step % run.checkpoint_every == 0:
+            _save_checkpoint(accelerator, checkpoints, step, history)
+    bar.close()
+    if evaluate is not None:
+        history.evals.append({"step": run.steps, **_evaluate(model, evaluate)})
+    history.seconds = time.perf_counter() - started
+    model.eval()
+    return history
+
+
+def _evaluate(model: Any, evaluate: Callable[[], dict[str, float]]) -> dict[str, float]:
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        numbers = evaluate()
+    model.train()
+    print("validation " + " ".join(f"{k}={v:.4f}" for k, v in numbers.items()), flush=True)
+    return numbers
+
+
+def _save_checkpoint(accelerator: Any, folder: Path, step: int, history: History) -> None:
+    """Save the state, then drop older checkpoints (one is enough to resume)."""
+    target = folder / f"{CHECKPOINT_PREFIX}{step}"
+    accelerator.save_state(str(target))
+    (target / STATE_FILE).write_text(json.dumps({"losses": history.losses, "evals": history.evals}))
+    for old in folder.iterdir():
+        if old.name.startswith(CHECKPOINT_PREFIX) and old != target:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# --- the record of a run ------------------------------------------------------------------------------
+
+
+def smoothed(values: Sequence[float], window: int = 0) -> list[float]:
+    """A trailing moving average (window: a twentieth of the run, at least 1)."""
+    window = window or max(1, len(values) // 20)
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def loss_fell(losses: Sequence[float]) -> bool:
+    """Whether the smoothed loss at the end is below the smoothed loss at the start."""
+    if len(losses) < 2:
+        return False
+    window = max(1, len(losses) // 5)
+    return sum(losses[-window:]) / window < sum(losses[:window]) / window
+
+
+def plot_curves(path: Path, history: History, title: str) -> bool:
+    """The loss (raw and smoothed) and the validation numbers over the steps as a PNG; False without
+    matplotlib (the record's JSON has the same numbers)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, loss_axis = plt.subplots(figsize=(7, 4), dpi=100)
+    steps = list(range(1, history.steps + 1))
+    loss_axis.plot(steps, history.losses, color="#9bb7d4", linewidth=0.8, label="loss")
+    loss_axis.plot(steps, smoothed(history.losses), color="#1f4e79", linewidth=1.6, label="loss (smoothed)")
+    loss_axis.set_xlabel("step")
+    loss_axis.set_ylabel("loss")
+    handles, labels = loss_axis.get_legend_handles_labels()
+    if history.evals:
+        metric_axis = loss_axis.twinx()
+        names = [k for k in history.evals[-1] if k != "step"][:4]
+        for name in names:
+            points = [(e["step"], e[name]) for e in history.evals if name in e]
+            metric_axis.plot(*zip(*points, strict=True), marker="o", linewidth=1.2, label=f"val {name}")
+        metric_axis.set_ylabel("validation")
+        more_handles, more_labels = metric_axis.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    loss_axis.legend(handles, labels, loc="best", fontsize=8)
+    loss_axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return True
+
+
+def write_record(
+    model_dir: Path,
+    history: History,
+    arguments: Any,
+    *,
+    title: str,
+    output_data_dir: Path | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """``metrics.json`` (arguments, every loss, validations, timing, ``details``), ``loss_curve.png`` and
+    ``training_summary.json`` into ``model_dir`` (and a copy of the first two into ``output_data_dir``)."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    args = asdict(arguments) if is_dataclass(arguments) else dict(vars(arguments))
+    summary = {
+        "steps": history.steps,
+        "first_loss": history.losses[0] if history.losses else None,
+        "last_loss": history.losses[-1] if history.losses else None,
+        "loss_fell": loss_fell(history.losses),
+        "seconds": round(history.seconds, 1),
+        "resumed_from": history.resumed_from,
+        "validation": history.evals[-1] if history.evals else None,
+        **details,
+    }
+    record = {
+        "title": title,
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in args.items()},
+        "summary": summary,
+        "losses": [round(v, 6) for v in history.losses],
+        "evals": history.evals,
+    }
+    (model_dir / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    plot_curves(model_dir / CURVE_FILE, history, title)
+    write_summary(model_dir, summary)
+    if output_data_dir:
+        Path(output_data_dir).mkdir(parents=True, exist_ok=True)
+        for name in (RECORD_FILE, CURVE_FILE):
+            if (model_dir / name).is_file():
+                shutil.copy2(model_dir / name, Path(output_data_dir) / name)
+    return summary
+
+
+def write_summary(model_dir: Path, summary: dict[str, Any]) -> None:
+    """``training_summary.json`` beside the weights: how they were made travels with them."""
+    (Path(model_dir) / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+# --- data helpers -------------------------------------------------------------------------------------
 
 
 def read_manifest(folder: Path, name: str) -> list[dict[str, Any]]:
@@ -54,49 +448,6 @@ def read_manifest(folder: Path, name: str) -> list[dict[str, Any]]:
     if not rows:
         raise ValueError(f"{path} is empty")
     return rows
-
-
-def write_summary(model_dir: Path, summary: dict[str, Any]) -> None:
-    """``training_summary.json`` beside the weights: how they were made travels with them."""
-    (Path(model_dir) / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-
-
-def sampled_parser(
-    description: str, *, steps: int, batch_size: int, lr: float, base_model_required: bool = True
-) -> argparse.ArgumentParser:
-    """The arguments of a script that trains with :func:`train_sampled`, with that script's defaults.
-
-    Locations: ``--train``, ``--model-dir`` and ``--base-model``, each defaulting to its SageMaker variable;
-    unlike :func:`base_parser` there is no local fallback folder, so a flag is required when its variable is
-    unset (``base_model_required=False`` is for a script that can also start another way: the ranker, from
-    two encoders). Loop: ``--steps``, ``--batch-size``, ``--lr`` and ``--seed`` (for :func:`seed_all`).
-    """
-    env = os.environ.get
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--train", type=Path, default=env("SM_CHANNEL_TRAINING"), required=not env("SM_CHANNEL_TRAINING")
-    )
-    parser.add_argument(
-        "--model-dir", type=Path, default=env("SM_MODEL_DIR"), required=not env("SM_MODEL_DIR")
-    )
-    parser.add_argument(
-        "--base-model",
-        default=env("SM_CHANNEL_MODEL"),
-        required=base_model_required and not env("SM_CHANNEL_MODEL"),
-    )
-    parser.add_argument("--steps", type=int, default=steps)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--lr", type=float, default=lr)
-    parser.add_argument("--seed", type=int, default=0)
-    return parser
-
-
-def seed_all(seed: int) -> None:
-    """Seed :mod:`random` (which :func:`train_sampled` draws batches from) and torch (initialisation)."""
-    import torch
-
-    random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def load_rgb(path: Path) -> Any:
@@ -122,22 +473,22 @@ def to_training_device(model: Any) -> Any:
     return model.to(target)
 
 
+# --- LoRA and answer-only labels (the VLM scripts) ------------------------------------------------------
+
 BASE_DTYPES = ("float32", "bfloat16")
 
 
-def add_lora_arguments(parser: argparse.ArgumentParser, *, rank: int, alpha: int) -> None:
-    """``--lora-rank``, ``--lora-alpha``, ``--lora-dropout`` (0.05) and ``--base-dtype`` with a script's defaults.
+@dataclass
+class LoraArguments:
+    """LoRA settings; each script states its own defaults (BLIP-2: r 8, LLaVA: r 16; alpha 32)."""
 
-    ``--base-dtype bfloat16`` halves the frozen base weights' memory (a 7B model in float32 needs a 40 GB GPU);
-    the adapters PEFT adds stay in float32 either way, so what the optimiser updates keeps its precision.
-    """
-    parser.add_argument("--lora-rank", type=int, default=rank)
-    parser.add_argument(
-        "--lora-alpha", type=int, default=alpha, help=f"LoRA scaling numerator (default {alpha})"
-    )
-    parser.add_argument("--lora-dropout", type=float, default=0.05)
-    parser.add_argument(
-        "--base-dtype", choices=BASE_DTYPES, default="float32", help="dtype of the frozen base weights"
+    lora_rank: int = help_field(8, help="LoRA rank r")
+    lora_alpha: int = help_field(32, help="LoRA scaling numerator alpha")
+    lora_dropout: float = help_field(0.05, help="dropout on the LoRA path")
+    base_dtype: str = help_field(
+        "float32",
+        help="dtype of the frozen base weights (float32 or bfloat16: halves a 7B model's memory; the adapters "
+        "stay in float32)",
     )
 
 
@@ -176,77 +527,15 @@ def answer_only_inputs(processor: Any, images: list[Any], prompts: list[str], te
     return inputs
 
 
-def train_sampled(
-    model: Any,
-    examples: Sequence[T],
-    loss_of: Callable[[list[T]], Any],
-    args: argparse.Namespace,
-    *,
-    log_every: int = 25,
-) -> list[float]:
-    """``args.steps`` AdamW steps at ``args.lr`` on ``model``'s trainable parameters, each on a random sample
-    of ``args.batch_size`` examples (``args`` as :func:`sampled_parser` parses them).
-
-    Samples come from :mod:`random` (seeded by :func:`seed_all`); the loss is printed every ``log_every``
-    steps and at the last. Returns every step's loss, in order.
-    """
-    import torch
-
-    steps = args.steps
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
-    model.train()
-    losses: list[float] = []
-    for step in range(1, steps + 1):
-        loss = loss_of(random.sample(examples, min(args.batch_size, len(examples))))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if step % log_every == 0 or step == steps:
-            print(f"step={step} loss={losses[-1]:.4f}", flush=True)
-    return losses
+def sample(items: Sequence[T], size: int, rng: Any) -> list[T]:
+    """``size`` distinct items drawn with ``rng`` (numpy), all of them when there are fewer."""
+    if len(items) <= size:
+        order = rng.permutation(len(items))
+    else:
+        order = rng.choice(len(items), size=size, replace=False)
+    return [items[int(i)] for i in order]
 
 
-def run_epochs(
-    model: Any,
-    optimizer: Any,
-    batches: Callable[[], Iterable[T]],
-    loss_of: Callable[[T], Any],
-    *,
-    epochs: int,
-    max_steps: int,
-    max_grad_norm: float,
-) -> list[float]:
-    """Up to ``epochs`` passes over ``batches()`` (called once per epoch, so it can reshuffle); the losses.
-
-    Gradients are clipped to ``max_grad_norm``; training stops after ``max_steps`` steps (0: no limit).
-    """
-    import torch
-
-    losses: list[float] = []
-    for _epoch in range(epochs):
-        for batch in batches():
-            loss = loss_of(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            losses.append(loss.item())
-            print(f"step {len(losses)} loss {losses[-1]:.4f}", flush=True)
-            if len(losses) == max_steps:
-                return losses
-    return losses
-
-
-def save_finetuned(
-    model_dir: Path, model: Any, processor: Any, losses: list[float], **details: Any
-) -> dict[str, Any]:
-    """Save weights and processor for ``model_fn``, and the summary (step count, first and last loss,
-    ``details``) beside them; returns the summary."""
-    summary = {"steps": len(losses), "first_loss": losses[0], "last_loss": losses[-1], **details}
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model.eval().save_pretrained(model_dir)
-    processor.save_pretrained(model_dir)
-    write_summary(model_dir, summary)
-    return summary
+def namespace(arguments: Any) -> argparse.Namespace:
+    """A dataclass's fields as an ``argparse.Namespace`` (for code that reads ``args.x``)."""
+    return argparse.Namespace(**asdict(arguments))

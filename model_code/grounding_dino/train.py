@@ -1,22 +1,29 @@
-"""Fine-tuning GroundingDINO on box annotations (the catalog's garments in street and studio photos).
+"""Fine-tune GroundingDINO on box annotations: the catalog's items in studio and street photos.
 
-The prompt is every category of the data set joined as GroundingDINO expects ("bag . shoes ."); a box's
-class is its category's phrase index, and transformers computes the DETR-style loss (Hungarian matching,
-contrastive class loss, L1 + GIoU box loss) when given ``labels``. The image backbone and the text encoder
-are frozen by default: a few thousand boxes can adapt the fusion and the heads, not re-learn vision.
+The prompt is the detection prompt the service sends (``--prompt``, default: the data's categories sorted and
+joined as GroundingDINO expects, "hats . shoes ."); ``--label-map`` maps a category to a phrase of the prompt
+(``shirt=clothes,hat=hats``). A box's class is its phrase's index, and transformers computes the DETR-style
+loss (Hungarian matching, contrastive class loss, L1 + GIoU box loss) when given ``labels``. The image backbone
+and the text encoder are frozen unless ``--train-backbones``: a few thousand boxes can adapt the fusion and the
+heads, not re-learn vision. Photos with no item (a fabric close-up) are negatives: every query learns "none".
 
-Data: ``annotations.jsonl`` in the training channel, one ``{"image": path, "boxes": [[x0, y0, x1, y1], ...],
-"labels": ["shoes", ...]}`` per line, boxes normalised to 0..1, paths relative to the channel.
-Output: weights and processor saved with ``save_pretrained``, loadable by ``inference.model_fn``.
+Data (``--train``): ``annotations.jsonl`` with one ``{"image": path, "boxes": [[x0, y0, x1, y1], ...],
+"labels": ["shoes", ...]}`` a line (boxes in 0..1, paths relative to the folder), or, without it, the search
+layout of :mod:`common.search_data` (``products_truth.json`` boxes of the catalog photos and the street photos'
+boxes). Validation (a grouped split by image, or ``--validation``) reports recall at IoU 0.5 of the best-scored
+detections and the top box's IoU. Output (``--model-dir``): weights, processor, ``metrics.json``,
+``loss_curve.png``, loadable by ``inference.model_fn``.
 
 Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=grounding_dino/train.py``) or locally.
 """
 
 from __future__ import annotations
 
-import random
+import base64
+import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +33,82 @@ from grounding_dino.inference import model_fn
 
 from common.imaging import decode
 from common.runtime import model_device, on_device, to_model
-from common.training import base_parser, read_manifest, run_epochs, save_finetuned
+from common.training import (
+    RunArguments,
+    grouped_split,
+    help_field,
+    parse,
+    read_manifest,
+    sample,
+    seed_all,
+    step_rng,
+    train_loop,
+    write_record,
+)
+
+
+@dataclass
+class DetectArguments(RunArguments):
+    """Fine-tune GroundingDINO on box annotations."""
+
+    prompt: str = help_field(
+        "", help="the detection prompt, phrases separated by ' . ' (default: the categories)"
+    )
+    label_map: str = help_field("", help="category=phrase pairs, comma-separated (shirt=clothes,hat=hats)")
+    train_backbones: bool = help_field(False, help="also train the image and text encoders")
+    negatives: float = help_field(0.15, help="share of each batch drawn from photos with no item")
+    lr: float = help_field(1e-4, help="peak learning rate (AdamW)")
+    weight_decay: float = help_field(1e-4, help="AdamW weight decay")
+    max_grad_norm: float = help_field(0.1, help="gradient clipping")
+    batch_size: int = help_field(4, help="photos per step")
+
+
+def read_annotations(folder: Path) -> list[dict[str, Any]]:
+    """``annotations.jsonl`` rows, or rows made from the search layout's catalog and street boxes."""
+    folder = Path(folder)
+    if (folder / "annotations.jsonl").is_file():
+        rows = read_manifest(folder, "annotations.jsonl")
+        return [row | {"image": str(folder / row["image"])} for row in rows]
+    from common.search_data import read_search_set
+
+    photos: dict[str, dict[str, Any]] = {}
+    for image in read_search_set(folder):
+        row = photos.setdefault(str(image.path), {"image": str(image.path), "boxes": [], "labels": []})
+        if image.box is not None:
+            row["boxes"].append(list(image.box))
+            row["labels"].append(image.category)
+    if not photos:
+        raise ValueError(f"no annotated photos in {folder}")
+    return list(photos.values())
+
+
+def phrases_of(
+    rows: list[dict[str, Any]], prompt: str, label_map: str
+) -> tuple[str, list[str], dict[str, str]]:
+    """(prompt, its phrases, category → phrase)."""
+    mapping = {}
+    for pair in filter(None, (p.strip() for p in label_map.split(","))):
+        category, _, phrase = pair.partition("=")
+        mapping[category.strip().lower()] = phrase.strip().lower()
+    categories = sorted({label.strip().lower() for row in rows for label in row["labels"]})
+    if not categories:
+        raise ValueError("the annotations have no labels")
+    if prompt.strip():
+        phrases = [p.strip().lower() for p in prompt.split(".") if p.strip()]
+    else:
+        phrases = sorted({mapping.get(c, c) for c in categories})
+    missing = sorted({mapping.get(c, c) for c in categories} - set(phrases))
+    if missing:
+        raise ValueError(f"categories {missing} are not phrases of the prompt {phrases}: give --label-map")
+    return " . ".join(phrases) + " .", phrases, {c: mapping.get(c, c) for c in categories}
 
 
 def categories(rows: list[dict[str, Any]]) -> list[str]:
-    """The data set's categories, sorted: their order is the prompt's phrase order."""
-    found = sorted({label.strip().lower() for row in rows for label in row["labels"]})
-    if not found:
-        raise ValueError("the annotations have no labels")
-    return found
+    """The data set's categories, sorted: the default prompt's phrase order."""
+    return phrases_of(rows, "", "")[1]
 
 
-def target(row: dict[str, Any], phrases: list[str]) -> dict[str, Any]:
+def target(row: dict[str, Any], phrases: list[str], mapping: dict[str, str] | None = None) -> dict[str, Any]:
     """One image's labels as transformers wants them: phrase indices and (cx, cy, w, h) boxes in 0..1."""
     import torch
 
@@ -53,60 +124,132 @@ def target(row: dict[str, Any], phrases: list[str]) -> dict[str, Any]:
         ],
         dim=-1,
     )
-    classes = torch.tensor(
-        [phrases.index(label.strip().lower()) for label in row["labels"]], dtype=torch.long
-    )
+    mapping = mapping or {}
+    names = [mapping.get(label.strip().lower(), label.strip().lower()) for label in row["labels"]]
+    classes = torch.tensor([phrases.index(name) for name in names], dtype=torch.long)
     return {"class_labels": classes, "boxes": centres}
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def detection_scores(
+    predictions: Sequence[Sequence[dict[str, Any]]], truths: Sequence[dict[str, Any]], k: int = 8
+) -> dict[str, float]:
+    """Recall at IoU 0.5 among each photo's ``k`` best detections; mean IoU of the top box with its best
+    truth; share of item-free photos with no detection."""
+    found = total = 0
+    top_ious, empty_right, empty_total = [], 0, 0
+    for detections, truth in zip(predictions, truths, strict=True):
+        boxes = [d["box"] for d in detections[:k]]
+        if not truth["boxes"]:
+            empty_total += 1
+            empty_right += not detections
+            continue
+        for box in truth["boxes"]:
+            total += 1
+            found += any(iou(box, b) >= 0.5 for b in boxes)
+        if boxes:
+            top_ious.append(max(iou(boxes[0], t) for t in truth["boxes"]))
+        else:
+            top_ious.append(0.0)
+    result = {
+        "box_recall_at_iou50": round(found / max(1, total), 4),
+        "top_box_iou": round(sum(top_ious) / max(1, len(top_ious)), 4),
+    }
+    if empty_total:
+        result["empty_photos_right"] = round(empty_right / empty_total, 4)
+    return result
+
+
+def predict(
+    detector: Any, paths: Sequence[str], prompt: str, box_threshold: float = 0.3, batch: int = 16
+) -> list[list[dict[str, Any]]]:
+    """The handler's detections for photos on disk (the same path the endpoint takes), ``batch`` a request."""
+    from grounding_dino import inference
+
+    results: list[list[dict[str, Any]]] = []
+    for start in range(0, len(paths), batch):
+        body = {
+            "images": [base64.b64encode(Path(p).read_bytes()).decode() for p in paths[start : start + batch]],
+            "prompt": prompt,
+            "box_threshold": box_threshold,
+            "text_threshold": 0.25,
+        }
+        query = inference.input_fn(json.dumps(body), "application/json")
+        results += inference.predict_fn(query, detector).results
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train and save; returns the summary it also writes beside the weights."""
-    parser = base_parser(__doc__.splitlines()[0], default_base_model="IDEA-Research/grounding-dino-tiny")
-    parser.add_argument(
-        "--train-backbones", action="store_true", help="also train the image and text encoders"
-    )
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
+    args = parse(DetectArguments, argv)
+    args.require("train", "model_dir", "base_model")
+    seed_all(args.seed)
     detector = model_fn(str(args.base_model))  # on runtime.device(): a GPU job trains on the GPU
-    model, processor = detector.model.train(), detector.processor
+    model, processor = detector.model.float().train(), detector.processor
     if not args.train_backbones:
         for frozen in (model.model.backbone, model.model.text_backbone):
             frozen.requires_grad_(False)
-    rows = read_manifest(args.train, "annotations.jsonl")
-    phrases = categories(rows)
-    prompt = " . ".join(phrases) + " ."
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-4
-    )
+    rows = read_annotations(args.train)
+    prompt, phrases, mapping = phrases_of(rows, args.prompt, args.label_map)
+    if args.validation:
+        train, val = rows, read_annotations(args.validation)
+    else:
+        held = grouped_split([row["image"] for row in rows], args.val_fraction, args.seed)
+        train = [row for row in rows if row["image"] not in held]
+        val = [row for row in rows if row["image"] in held]
+    positives = [row for row in train if row["boxes"]]
+    negatives = [row for row in train if not row["boxes"]]
+    if not positives:
+        raise ValueError("no training photo has a box")
+    cache: dict[str, Any] = {}
 
-    def shuffled() -> Iterator[list[dict[str, Any]]]:
-        order = rows[:]
-        rng.shuffle(order)
-        for start in range(0, len(order), args.batch_size):
-            yield order[start : start + args.batch_size]
+    def image_of(path: str) -> Any:
+        if path not in cache:
+            cache[path] = decode(Path(path).read_bytes(), target=detector.target_px)
+        return cache[path]
+
+    def batch_at(step: int) -> list[dict[str, Any]]:
+        rng = step_rng(args.seed, step)
+        empty = sum(rng.random(args.batch_size) < args.negatives) if negatives else 0
+        return sample(positives, args.batch_size - empty, rng) + sample(negatives, empty, rng)
 
     def loss_of(batch: list[dict[str, Any]]) -> Any:
-        images = [
-            decode((args.train / row["image"]).read_bytes(), target=detector.target_px) for row in batch
-        ]
+        images = [image_of(row["image"]) for row in batch]
         inputs = to_model(processor(images=images, text=[prompt] * len(batch), return_tensors="pt"), model)
-        labels = [on_device(target(row, phrases), model_device(model)) for row in batch]
+        labels = [on_device(target(row, phrases, mapping), model_device(model)) for row in batch]
         return model(**inputs, labels=labels).loss
 
-    losses = run_epochs(
-        model,
-        optimizer,
-        shuffled,
-        loss_of,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        max_grad_norm=0.1,
+    def evaluate() -> dict[str, float]:
+        shown = val[
+            :200
+        ]  # detector.model is the model being trained (accelerate wraps nothing on one device)
+        predictions = predict(detector, [row["image"] for row in shown], prompt)
+        return detection_scores(predictions, shown)
+
+    history = train_loop(
+        model, batch_at, loss_of, args, evaluate=evaluate if val else None, desc="grounding_dino"
     )
-    return save_finetuned(args.model_dir, model, processor, losses, prompt=prompt)
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    model.eval().save_pretrained(args.model_dir)
+    processor.save_pretrained(args.model_dir)
+    return write_record(
+        args.model_dir,
+        history,
+        args,
+        title="grounding_dino fine-tune",
+        output_data_dir=args.output_data_dir,
+        prompt=prompt,
+        photos=len(train),
+        validation_photos=len(val),
+    )
 
 
 if __name__ == "__main__":

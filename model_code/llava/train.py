@@ -1,27 +1,29 @@
-"""LoRA supervised fine-tuning of LLaVA-NeXT for hotel photo labels: a SageMaker training entry point.
+"""Supervised fine-tuning of LLaVA-NeXT on labelled hotel photos with TRL: a SageMaker training entry point.
 
-Each example becomes one chat: the user sends the photo and ``--question``; the assistant answers
-``this is a photo of {label}``, closed by the EOS token. Chats are rendered with the serving template
-(``artifact.CHAT_TEMPLATE``), not the hub's, which closes an answer with the literal text ``<\\s>``: a model tuned on
-that writes ``<\\s>`` and never stops. The loss covers the answer tokens (EOS included) only. LoRA (``--lora-rank``
-16, ``--lora-alpha`` 32, dropout 0.05) adapts the language model's ``q_proj``/``v_proj`` (not the vision tower);
-the result is merged into the weights and saved with the processor, in the files DJL LMI 0.31's transformers 4.45
-reads (``artifact.make_compatible``), because the DJL/vLLM endpoint and ``inference.py`` both load plain merged
-weights. ``training_summary.json`` beside them records the steps and the first and last loss.
+The data is a ``datasets`` set in the published chat layout: each row's ``messages`` are a user turn (the photo
+and the prompt, which lists the labels) and the assistant's answer ``this is a photo of {label}.``, with the
+photo in ``images`` (:mod:`common.datasets`; the older ``labels.jsonl`` is read as well, with ``--question``).
+TRL's ``SFTTrainer`` runs the loop (accelerate, checkpoints in ``--checkpoint-dir`` with resume, progress bars,
+loss logging); the batches come from :func:`batch_inputs`, so the loss covers the answer tokens only (EOS
+included), never the prompt or the image tokens. Chats are rendered with the serving template
+(``artifact.CHAT_TEMPLATE``), not the hub's, which closes an answer with the literal text ``<\\s>``: a model
+tuned on that writes ``<\\s>`` and never stops. LoRA (``--lora-rank`` 16, ``--lora-alpha`` 32, dropout 0.05)
+adapts the language model's ``q_proj``/``v_proj`` (not the vision tower); ``--train-projector`` also trains the
+multi-modal projector (a base whose projector has never seen its vision tower needs it). The result is merged
+and saved in the files DJL LMI 0.31 reads (``artifact.make_compatible``). Hotels are split into train and
+validation groups (``--val-fraction`` or ``--validation``): validation reports label accuracy (whole-label
+matching) by generating each held-out photo's answer.
 
-Data (``--train``, default ``$SM_CHANNEL_TRAINING``): ``labels.jsonl`` with ``{"image": "rel/path.jpg",
-"label": "pool"}`` a line, paths relative to that folder. Base weights: ``--base-model`` (default
-``$SM_CHANNEL_MODEL``, or a hub id). Output: ``--model-dir`` (default ``$SM_MODEL_DIR``).
-
-Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=llava/train.py``: it imports
-``common``) or locally.
+Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=llava/train.py``) or locally.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +31,46 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for
 
 from llava.artifact import CHAT_TEMPLATE, make_compatible
 
-from common.runtime import to_model
+from common.datasets import LabelledPhoto, read_labelled_photos
 from common.training import (
+    History,
+    LoraArguments,
+    RunArguments,
     add_lora,
-    add_lora_arguments,
     answer_only_inputs,
     base_dtype,
+    grouped_split,
+    help_field,
     load_rgb,
-    sampled_parser,
+    parse,
     seed_all,
-    to_training_device,
-    train_sampled,
-    write_summary,
+    write_record,
 )
 
-ANSWER_FORMAT = "this is a photo of {label}"
+ANSWER_FORMAT = "this is a photo of {label}."
 LANGUAGE_LORA_TARGETS = r".*language_model.*\.(q_proj|v_proj)"
 """A regex, because the CLIP vision tower has ``q_proj``/``v_proj`` too and stays as it is."""
 
 
+@dataclass
+class LlavaArguments(RunArguments, LoraArguments):
+    """LoRA SFT of LLaVA-NeXT on hotel photo labels (TRL SFTTrainer)."""
+
+    question: str = help_field(
+        "What does this hotel photo show?", help="the prompt of rows that carry none (labels.jsonl)"
+    )
+    lora_rank: int = help_field(16, help="LoRA rank r")
+    train_projector: bool = help_field(False, help="also train the multi-modal projector")
+    steps: int = help_field(300, help="optimiser steps")
+    batch_size: int = help_field(4, help="chats per step")
+    lr: float = help_field(2e-4, help="peak learning rate")
+    val_fraction: float = help_field(0.0, help="share of hotels held out for validation (default none)")
+    max_new_tokens: int = help_field(16, help="validation: tokens generated per answer")
+
+
 def read_examples(folder: Path) -> list[tuple[Path, str]]:
-    """(image path, label) pairs from ``folder/labels.jsonl``; a malformed line stops training with its number."""
-    examples = []
-    for number, line in enumerate((folder / "labels.jsonl").read_text().splitlines(), start=1):
-        if line.strip():
-            row = json.loads(line)
-            if not isinstance(row.get("image"), str) or not isinstance(row.get("label"), str):
-                raise ValueError(f"labels.jsonl line {number}: needs 'image' and 'label' strings")
-            examples.append((folder / row["image"], row["label"]))
-    if not examples:
-        raise ValueError(f"no examples in {folder / 'labels.jsonl'}")
-    return examples
+    """(image path, label) pairs of ``folder``'s ``messages.jsonl`` or ``labels.jsonl``."""
+    return [(photo.image, photo.label) for photo in read_labelled_photos(folder)]
 
 
 def _conversation(question: str, label: str | None) -> list[dict[str, Any]]:
@@ -78,53 +89,194 @@ def use_serving_template(processor: Any) -> Any:
     return processor
 
 
-def batch_inputs(processor: Any, examples: list[tuple[Path, str]], question: str) -> dict[str, Any]:
+def batch_inputs(
+    processor: Any, examples: Sequence[tuple[Path, str]], question: str | Sequence[str]
+) -> dict[str, Any]:
     """Model inputs with ``labels``: -100 on the prompt (image tokens included) and on padding; the answer's
-    tokens end with EOS when ``processor`` carries the serving template (:func:`use_serving_template`)."""
+    tokens end with EOS when ``processor`` carries the serving template (:func:`use_serving_template`).
+    ``question``: one prompt for every example, or one each."""
+    questions = [question] * len(examples) if isinstance(question, str) else list(question)
     images = [load_rgb(path) for path, _ in examples]
     template = processor.apply_chat_template
-    prompts = [template(_conversation(question, None), add_generation_prompt=True) for _ in examples]
-    full = [template(_conversation(question, label)) for _, label in examples]
+    prompts = [template(_conversation(q, None), add_generation_prompt=True) for q in questions]
+    full = [template(_conversation(q, label)) for q, (_, label) in zip(questions, examples, strict=True)]
     return answer_only_inputs(processor, images, prompts, full)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = sampled_parser(__doc__.split("\n\n")[0], steps=300, batch_size=4, lr=2e-4)
-    parser.add_argument("--question", default="What does this hotel photo show?")
-    add_lora_arguments(parser, rank=16, alpha=32)
-    return parser.parse_args(argv)
+def to_dataset(photos: Sequence[LabelledPhoto], question: str) -> Any:
+    """The photos as a ``datasets.Dataset`` in the chat ``messages`` layout (image paths in ``images``)."""
+    from datasets import Dataset
+
+    rows = {"messages": [], "images": [], "label": []}
+    for photo in photos:
+        prompt = photo.prompt or question
+        rows["messages"].append(json.dumps(_conversation(prompt, photo.label)))
+        rows["images"].append([str(photo.image)])
+        rows["label"].append(photo.label)
+    return Dataset.from_dict(rows)
 
 
-def main(argv: list[str] | None = None) -> float:
-    """Fine-tune, merge, save; return the last step's loss."""
-    from transformers import AutoProcessor, LlavaNextForConditionalGeneration
+def collator(processor: Any) -> Any:
+    """Dataset rows → :func:`batch_inputs` (answer-only labels), as TRL's ``data_collator``."""
 
-    args = parse_args(argv)
+    def collate(rows: list[dict[str, Any]]) -> Any:
+        examples, questions = [], []
+        for row in rows:
+            chat = json.loads(row["messages"])
+            text = next(c["text"] for c in chat[0]["content"] if c.get("type") == "text")
+            examples.append((Path(row["images"][0]), row["label"]))
+            questions.append(text)
+        return batch_inputs(processor, examples, questions)
+
+    return collate
+
+
+def answer(
+    model: Any, processor: Any, photos: Sequence[LabelledPhoto], question: str, max_new_tokens: int
+) -> list[str]:
+    """Greedy answers to each photo's prompt, as the handler generates them."""
+    import torch
+
+    from common.runtime import to_model
+
+    processor.tokenizer.padding_side = "left"
+    out = []
+    for start in range(0, len(photos), 8):
+        chunk = photos[start : start + 8]
+        prompts = [
+            processor.apply_chat_template(
+                _conversation(p.prompt or question, None), add_generation_prompt=True
+            )
+            for p in chunk
+        ]
+        inputs = processor(
+            images=[load_rgb(p.image) for p in chunk], text=prompts, padding=True, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            generated = model.generate(
+                **to_model(inputs, model), max_new_tokens=max_new_tokens, do_sample=False
+            )
+        out += processor.batch_decode(generated[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    processor.tokenizer.padding_side = "right"
+    return out
+
+
+def label_validation(
+    model: Any, processor: Any, photos: Sequence[LabelledPhoto], args: LlavaArguments
+) -> dict[str, float]:
+    from common.evaluation import label_scores, match_label
+
+    labels = sorted({p.label for p in photos})
+    answers = answer(model, processor, photos, args.question, args.max_new_tokens)
+    return label_scores(
+        [(p.label, match_label(a, labels)) for p, a in zip(photos, answers, strict=True)], labels
+    ).figures()
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fine-tune with TRL, merge, save; return the summary (first and last loss, validation)."""
+    from transformers import AutoProcessor, LlavaNextForConditionalGeneration, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    args = parse(LlavaArguments, argv)
+    args.require("train", "model_dir", "base_model")
     seed_all(args.seed)
-    examples = read_examples(args.train)
+    photos = read_labelled_photos(args.train)
+    if args.validation:
+        val = read_labelled_photos(args.validation)
+    else:
+        held = grouped_split([p.group for p in photos], args.val_fraction, args.seed)
+        val = [p for p in photos if p.group in held]
+        photos = [p for p in photos if p.group not in held]
     processor = use_serving_template(AutoProcessor.from_pretrained(args.base_model))
     base = LlavaNextForConditionalGeneration.from_pretrained(
         args.base_model, dtype=base_dtype(args.base_dtype)
     )
-    lora = add_lora(
+    model = add_lora(
         base, LANGUAGE_LORA_TARGETS, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout
     )
-    model = to_training_device(lora)
-    losses = train_sampled(
-        model,
-        examples,
-        lambda batch: model(**to_model(batch_inputs(processor, batch, args.question), model)).loss,
-        args,
+    if args.train_projector:
+        for name, parameter in model.named_parameters():
+            if "multi_modal_projector" in name:
+                parameter.requires_grad_(True)
+    from common.runtime import device
+
+    history = History()
+
+    class Record(TrainerCallback):
+        def on_log(
+            self, _args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any
+        ) -> None:
+            if logs and "loss" in logs:
+                history.losses.append(float(logs["loss"]))
+                print(f"step={state.global_step} loss={logs['loss']:.4f}", flush=True)
+
+    checkpoints = args.checkpoints or args.model_dir / "checkpoints"
+    config = SFTConfig(
+        output_dir=str(checkpoints),
+        max_steps=args.steps,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=args.warmup_steps,
+        lr_scheduler_type="cosine" if args.warmup_steps else "constant",
+        max_grad_norm=args.max_grad_norm or 0.0,
+        logging_steps=1,
+        save_strategy="steps" if args.checkpoint_every else "no",
+        save_steps=args.checkpoint_every or 500,
+        save_total_limit=1,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        disable_tqdm=not args.progress,
+        use_cpu=device().type == "cpu",
+        bf16=args.mixed_precision == "bf16",
+        fp16=args.mixed_precision == "fp16",
+        dataloader_num_workers=0,
     )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=to_dataset(photos, args.question),
+        data_collator=collator(processor),
+        processing_class=processor,
+        callbacks=[Record()],
+    )
+    resume = None
+    if (
+        args.resume
+        and checkpoints.is_dir()
+        and any(p.name.startswith("checkpoint-") for p in checkpoints.iterdir())
+    ):
+        resume = True
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume)
+    history.seconds = time.perf_counter() - started
+    model = trainer.model.eval()
+    if val:
+        history.evals.append({"step": args.steps, **label_validation(model, processor, val, args)})
+        print(
+            "validation " + " ".join(f"{k}={v}" for k, v in history.evals[-1].items() if k != "step"),
+            flush=True,
+        )
     merged = model.merge_and_unload().eval()
     merged.save_pretrained(args.model_dir)
     processor.tokenizer.padding_side = "left"  # serving generates in left-padded batches
     processor.save_pretrained(args.model_dir)
     make_compatible(args.model_dir)
-    last = losses[-1] if losses else float("nan")
-    summary = {"steps": len(losses), "first_loss": losses[0] if losses else last, "last_loss": last}
-    write_summary(args.model_dir, summary | {"lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha})
-    return last
+    return write_record(
+        args.model_dir,
+        history,
+        args,
+        title="llava SFT (TRL, LoRA, answer-only loss)",
+        output_data_dir=args.output_data_dir,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        photos=len(photos),
+        validation_photos=len(val),
+    )
 
 
 if __name__ == "__main__":

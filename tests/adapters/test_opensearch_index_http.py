@@ -37,7 +37,7 @@ DOCUMENTED_BODY = {
                     "name": "hnsw",
                     "engine": "faiss",
                     "space_type": "innerproduct",
-                    "parameters": {"m": 16, "ef_construction": 128},
+                    "parameters": {"m": 32, "ef_construction": 200, "ef_search": 256},
                 },
             },
             "product_code": {"type": "keyword"},
@@ -374,3 +374,26 @@ def test_opensearch_index_http_ids_scrolls_every_document_without_sources(fake, 
     assert index.ids() == {"img-1", "img-2", "img-3", "img-4"}
     first = next(r for r in state.requests if "scroll=" in r.query)
     assert "_source=false" in first.query
+
+
+def test_opensearch_graph_parameters_are_the_local_faiss_index_s() -> None:
+    """Both profiles build the same graph, so recall and speed measured locally (bench/index_scale.py) hold."""
+    from vitrine.adapters.aws import opensearch_index
+    from vitrine.adapters.local import faiss_index
+
+    assert (
+        opensearch_index.HNSW_M,
+        opensearch_index.HNSW_EF_CONSTRUCTION,
+        opensearch_index.HNSW_EF_SEARCH,
+    ) == (
+        faiss_index.HNSW_M,
+        faiss_index.HNSW_EF_CONSTRUCTION,
+        faiss_index.HNSW_EF_SEARCH,
+    )
+    index = faiss_index.FaissIndex(None)
+    index.upsert([IndexItem("a", [1.0, 0.0, 0.0], "P")])
+    graph = index._index.hnsw
+    assert (graph.efConstruction, graph.efSearch) == (
+        faiss_index.HNSW_EF_CONSTRUCTION,
+        faiss_index.HNSW_EF_SEARCH,
+    )

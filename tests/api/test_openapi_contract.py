@@ -27,6 +27,8 @@ EXPECTED: dict[tuple[str, str], set[int]] = {
     ("delete", "/ops/hotels/{hotel_id}/cover"): {200, 401, 403, 404, 422, 500, 503},
     ("post", "/ops/hotels/{hotel_id}/rescore"): {200, 401, 403, 404, 422, 500, 503},
     ("post", "/ops/classify"): {200, 400, 401, 403, 413, 415, 422, 500, 503},
+    ("get", "/search/text"): {200, 400, 422, 500, 503},
+    ("get", "/products/{code}/similar"): {200, 404, 422, 500, 503},
 }
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
 

@@ -51,8 +51,10 @@ def test_ranker_train_main_learns_covers_and_model_fn_serves_the_output(
     )
     out = tmp_path / "out"
     args = train_args(data, out, tiny_model("ranker"), "--steps", "40", "--batch-size", "8", "--lr", "3e-3")
-    accuracy = train_module("ranker").main(args)
-    assert accuracy == 1.0
+    result = train_module("ranker").main(args)
+    assert result["pair_accuracy"] == 1.0 and result["loss_fell"]
+    assert result["hotels"] == 3 and result["explicit_pairs"] == 1
+    assert (out / "metrics.json").is_file() and (out / "loss_curve.png").is_file()
 
     handler = artifact_handler("ranker").module
     scorer = handler.model_fn(str(out))
@@ -61,6 +63,22 @@ def test_ranker_train_main_learns_covers_and_model_fn_serves_the_output(
     )
     answer, _ = handler.output_fn(handler.predict_fn(handler.input_fn(body, JSON), scorer), JSON)
     assert json.loads(answer)["best"] == 2
+
+
+def test_ranker_pairs_are_at_most_one_to_five_in_a_random_order(tmp_path):
+    """Each hotel gives its cover against at most five other photos; which side is first is random."""
+    import numpy as np
+
+    from common.datasets import Hotel
+
+    train = train_module("ranker")
+    hotel = Hotel("h", "text", [tmp_path / f"{i}.jpg" for i in range(9)], cover=3)
+    pairs = train.draw_pairs([hotel], [], 5, 5, np.random.default_rng(0))
+    cover = hotel.images[3]
+    assert len(pairs) == 5 and len({p.first if p.second == cover else p.second for p in pairs}) == 5
+    assert all(cover in (p.first, p.second) and (p.first == cover) == p.first_is_better for p in pairs)
+    many = train.draw_pairs([hotel], [], 400, 5, np.random.default_rng(1))
+    assert 0.4 < sum(p.first_is_better for p in many) / 400 < 0.6
 
 
 def test_ranker_train_refuses_a_malformed_line_naming_it(tmp_path, tiny_model):
@@ -92,12 +110,12 @@ def test_llava_train_main_learns_then_model_fn_chats_with_the_merged_output(
 
     data = llava_data(tmp_path / "data")
     out = tmp_path / "out"
-    loss = train_module("llava").main(
+    result = train_module("llava").main(
         train_args(data, out, tiny_model("llava"), "--steps", "6", "--batch-size", "3", "--lr", "1e-2")
     )
     record = summary(out)
-    assert record["steps"] == 6 and record["last_loss"] == loss
-    assert 0 < loss < record["first_loss"]  # it learned the answers
+    assert record["steps"] == 6 and record == json.loads(json.dumps(result, default=str))
+    assert 0 < record["last_loss"] < record["first_loss"]  # it learned the answers (TRL's SFTTrainer)
     assert (record["lora_rank"], record["lora_alpha"]) == (16, 32)
     assert not (out / "adapter_config.json").exists()  # merged weights: what vLLM and model_fn load
 
@@ -162,9 +180,9 @@ def test_blip2_train_main_learns_then_model_fn_answers(tmp_path, tiny_model, art
     out = tmp_path / "out"
     args = train_args(data, out, tiny_model("blip2_attributes"), "--steps", "6", "--lr", "1e-2")
     train = train_module("blip2_attributes")
-    loss = train.main([*args, "--merge"] if merge else args)
+    result = train.main([*args, "--merge", "true"] if merge else args)
     record = summary(out)
-    assert 0 < loss == record["last_loss"] < record["first_loss"]
+    assert 0 < result["last_loss"] == record["last_loss"] < record["first_loss"]
     assert (out / "adapter" / "adapter_config.json").is_file() is not merge
 
     base = load_file(tiny_model("blip2_attributes") / "model.safetensors")
@@ -201,7 +219,7 @@ def test_blip2_lora_is_the_published_recipe(tmp_path, tiny_model):
     assert (config["r"], config["lora_alpha"], config["lora_dropout"]) == (8, 32, 0.05)
     assert set(config["target_modules"]) == {"q", "v"}
     defaults = train.parse_args(train_args(data, out, "base"))
-    assert (defaults.lora_rank, defaults.lora_alpha, defaults.base_dtype) == (8, 32, "float32")
+    assert (defaults.lora_rank, defaults.lora_alpha, defaults.lora_dropout, defaults.base_dtype) == (8, 32, 0.05, "float32")
 
 
 def test_blip2_lora_targets_follow_the_language_model():
@@ -210,3 +228,34 @@ def test_blip2_lora_targets_follow_the_language_model():
     assert train.lora_targets("llama") == ["q_proj", "v_proj"]
     with pytest.raises(ValueError, match="gpt2"):
         train.lora_targets("gpt2")
+
+
+def test_llava_trains_on_the_messages_layout_and_validates_label_accuracy(tmp_path):
+    """The published SFT layout (``messages`` + ``images``, the prompt listing the labels), hotels split into
+    train and validation groups, from a base whose vocabulary holds the labels."""
+    from vitrine_dev.modelkit.base import build_base
+    from vitrine_dev.training.synthetic import hotel_set
+
+    data = hotel_set(tmp_path / "hotels", hotels=3, seed=4)
+    base = build_base("llava", tmp_path / "base")
+    out = tmp_path / "out"
+    options = ["--steps", "3", "--batch-size", "2", "--lr", "1e-2", "--val-fraction", "0.34", "--train-projector", "true"]
+    result = train_module("llava").main(train_args(data, out, base, *options))
+    assert result["steps"] == 3 and result["validation_photos"] > 0
+    assert 0.0 <= result["validation"]["label_accuracy"] <= 1.0
+
+
+def test_blip2_trains_on_styles_csv_and_validates_attribute_accuracy(tmp_path, artifact_handler):
+    from vitrine_dev.modelkit.base import build_base
+    from vitrine_dev.training.synthetic import attribute_set
+
+    data = attribute_set(tmp_path / "attributes", products=4, seed=4, side=64)
+    base = build_base("blip2_attributes", tmp_path / "base")
+    out = tmp_path / "out"
+    options = ["--steps", "4", "--batch-size", "4", "--lr", "1e-2", "--val-fraction", "0.25", "--train-qformer", "true"]
+    result = train_module("blip2_attributes").main(train_args(data, out, base, *options))
+    assert result["steps"] == 4 and result["validation_questions"] > 0
+    assert 0.0 <= result["validation"]["attribute_accuracy"] <= 1.0
+    handler = artifact_handler("blip2_attributes").module
+    answerer = handler.model_fn(str(out))  # base (with its trained Q-Former) + adapter/ merged at load
+    assert answerer.model is not None

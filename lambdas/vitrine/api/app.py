@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from vitrine import __version__
 from vitrine.api import errors
-from vitrine.api.routes import hotels, hotels_ops, operations, products, products_ops, search
+from vitrine.api.routes import discovery, hotels, hotels_ops, operations, products, products_ops, search
 from vitrine.wiring import Services
 
 API_PREFIX = "/api"
@@ -32,6 +32,7 @@ def build_app(services: Services) -> APIGatewayRestResolver:
     app.include_router(hotels_ops.make_router(services))
     app.include_router(products.make_router(services))
     app.include_router(products_ops.make_router(services))
+    app.include_router(discovery.make_router(services))
     errors.install(app)
     app.configure_openapi(
         title="Vitrine API",

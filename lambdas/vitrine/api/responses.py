@@ -79,6 +79,11 @@ class SearchResult(BaseModel):
     product_code: str
     score: float = Field(description="cosine similarity of the best image of the product")
     confident: bool = Field(description="score at or above the calibrated match threshold")
+    match: float | None = Field(
+        None,
+        description="calibrated match figure: the share of results at this score that were the right product "
+        "on the labelled photos the search was calibrated on (null until `vitrine calibrate`)",
+    )
     image_url: str | None = Field(description="the matching catalog image (presigned on AWS)")
     product: ProductInfo
 
@@ -146,6 +151,16 @@ class HealthAnswer(BaseModel):
     profile: Literal["local", "cloud"]
     model_profile: str
     tiny_models: bool = Field(description="tiny random models: results are not meaningful")
+    demo_models: list[str] = Field(
+        default_factory=list,
+        description="models trained on the synthetic demo data by the project's own training code "
+        "(`make demo-models`): their answers mean something on the demo shop, not on real photos",
+    )
+    model_provenance: dict[str, str] = Field(
+        default_factory=dict,
+        description="per model: tiny (random weights), demo (trained on synthetic data), weights (a folder "
+        "of real weights) or endpoint (a SageMaker endpoint)",
+    )
     adapters: dict[str, str]
     match_threshold: MatchThreshold
     catalog: CatalogSize | None = None

@@ -2,8 +2,8 @@
 
 Per event, in order: admit (place the key, drop duplicate and stale events, handle ``product.json``,
 removals and non-images at once) → read and check the image → tag → filter (rules are data) → detect the
-main item → crop + embed → skip near-duplicates → index the vector, then write the ledger row. Model calls
-are batched across the images of one call.
+main item → crop + embed (and, with a dual encoder, its text-space vector) → skip near-duplicates → index
+the vectors, then write the ledger row. Model calls are batched across the images of one call.
 
 Every failure ends its own object only. A model, the index, the store or the catalog that fails or times
 out gives that object ``retry`` (its event is delivered again); an object that is itself bad (not an image,
@@ -34,6 +34,7 @@ from vitrine.kernel.outcomes import Outcome, failure, skipped
 from vitrine.kernel.ports import ObjectStore, VectorIndex
 from vitrine.kernel.types import Box, IndexItem
 from vitrine.models.detector import Detector
+from vitrine.models.dual_encoder import DualEncoder
 from vitrine.models.embedder import Embedder
 
 PREFIX = "products/"
@@ -55,6 +56,8 @@ class _Image:
     tags: ImageTags | None = None
     box: Box | None = None
     vector: list[float] | None = None
+    text_vector: list[float] | None = None
+    text_model: str = ""
     outcome: Outcome | None = None
 
 
@@ -99,6 +102,7 @@ class CatalogIngestion:
         batch_size: int = 16,
         clock: Callable[[], float] = time.time,
         after_batch: Callable[[list[Outcome]], object] | None = None,
+        dual_encoder: DualEncoder | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
@@ -112,6 +116,8 @@ class CatalogIngestion:
         self.duplicate_threshold = duplicate_threshold
         self.batch_size = batch_size
         self.clock = clock
+        self.dual_encoder = dual_encoder
+        """The text field's encoder (CLIP/SigLIP); None: images are indexed with the image vector only."""
         self.after_batch = after_batch
         """Called with each call's outcomes once its images are indexed (describing the products saved or
         newly indexed: :meth:`vitrine.descriptions.describe.ProductDescribing.after_ingest`); never raises."""
@@ -125,6 +131,7 @@ class CatalogIngestion:
             self._tag_and_filter(chunk)
             self._detect(chunk)
             self._embed(chunk)
+            self._embed_text_space(chunk)
             self._index(chunk)
         outcomes = [item.outcome if isinstance(item, _Image) else item for item in admitted]
         if self.after_batch is not None:
@@ -178,11 +185,15 @@ class CatalogIngestion:
         before = self.catalog.get_products([code]).get(code)
         self.catalog.upsert_product(product)
         self.catalog.delete_image(image.image_id)  # a fixed file clears its rejection
-        if before is None or before.category != product.category:
-            # Images that arrived before their product.json were indexed without its category: the
-            # category filter must find them. Only the index metadata changes; no model runs again.
+        if before is None or (before.category, before.price) != (product.category, product.price):
+            # Images that arrived before their product.json (or a price change) were indexed without its
+            # category and price: the filters must see them. Only the index metadata changes; no model runs.
             indexed = self.catalog.list_images(status=ImageStatus.INDEXED, product_code=code, limit=100_000)
-            self.index.set_category([i.image_id for i in indexed], product.category)
+            ids = [i.image_id for i in indexed]
+            if before is None or before.category != product.category:
+                self.index.set_category(ids, product.category)
+            if before is None or before.price != product.price:
+                self.index.set_price(ids, product.price)
         return Outcome(event.key, PRODUCT_SAVED, f"product {code} saved")
 
     # -- the image stages ------------------------------------------------------------------------------
@@ -275,6 +286,20 @@ class CatalogIngestion:
 
         self._batched(images, embed)
 
+    def _embed_text_space(self, images: list[_Image]) -> None:
+        """The dual encoder's vector of each image (the space text search queries), when one is configured;
+        like every model stage, a failure retries the images of the call, a refusal rejects only its image."""
+        encoder = self.dual_encoder
+        if encoder is None:
+            return
+
+        def embed(batch: list[_Image]) -> None:
+            encoded = encoder.embed_images([i.data for i in batch], [i.box for i in batch])
+            for image, vector in zip(batch, encoded.vectors, strict=True):
+                image.text_vector, image.text_model = vector, encoded.model
+
+        self._batched(images, embed)
+
     def _index(self, images: list[_Image]) -> None:
         self._each(images, self._index_one)
 
@@ -287,8 +312,20 @@ class CatalogIngestion:
             )
             return
         product = self.catalog.get_products([image.code]).get(image.code)
-        category = product.category if product else ""
-        self.index.upsert([IndexItem(image.image_id, image.vector, image.code, category)])
+        category, price = (product.category, product.price) if product else ("", None)
+        self.index.upsert(
+            [
+                IndexItem(
+                    image.image_id,
+                    image.vector,
+                    image.code,
+                    category,
+                    price=price,
+                    text_vector=image.text_vector,
+                    text_model=image.text_model,
+                )
+            ]
+        )
         try:
             image.outcome = self._record(image, ImageStatus.INDEXED, "")
         except Exception:

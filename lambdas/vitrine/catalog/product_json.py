@@ -40,6 +40,8 @@ def parse_product(code: str, data: bytes) -> Product:
         raw: Any = json.loads(data)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadInput(f"product.json is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadInput("product.json is nested too deeply") from None
     if not isinstance(raw, dict):
         raise BadInput("product.json must hold a JSON object")
     try:

@@ -75,6 +75,8 @@ def parse_tags(answer: str) -> ImageTags:
         data = json.loads(match.group(0))
     except json.JSONDecodeError as error:
         return ImageTags(valid=False, reason=f"tagger answer is not valid JSON: {error.msg}")
+    except RecursionError:
+        return ImageTags(valid=False, reason="tagger answer is JSON nested too deeply")
     problem = _problem(data)
     if problem:
         return ImageTags(valid=False, reason=f"tagger answer fails the schema: {problem}")

@@ -39,9 +39,20 @@ def _one(record: dict[str, Any]) -> ObjectEvent:
         name = record["eventName"]
         bucket = record["s3"]["bucket"]["name"]
         obj = record["s3"]["object"]
-        key = unquote_plus(obj["key"])
+        key = obj["key"]
     except (KeyError, TypeError) as error:
         raise MalformedEvent(f"S3 event record lacks {error}") from None
+    if not (
+        isinstance(name, str) and isinstance(bucket, str) and isinstance(key, str) and isinstance(obj, dict)
+    ):
+        raise MalformedEvent("S3 event record has an eventName, bucket name or object key that is not text")
+    key = unquote_plus(key)
+    try:
+        size = int(obj.get("size") or 0)
+    except (TypeError, ValueError, OverflowError):
+        raise MalformedEvent(
+            f"S3 event record has a size that is not a number: {obj.get('size')!r}"
+        ) from None
     if name.startswith("ObjectCreated:"):
         action: Literal["created", "removed"] = "created"
     elif name.startswith("ObjectRemoved:"):
@@ -54,7 +65,7 @@ def _one(record: dict[str, Any]) -> ObjectEvent:
         action=action,
         sequencer=str(obj.get("sequencer", "")),
         version=str(obj.get("eTag") or obj.get("versionId") or "").strip('"'),
-        size=int(obj.get("size") or 0),
+        size=max(size, 0),
     )
 
 
@@ -67,6 +78,8 @@ def parse_notification(body: str | dict[str, Any]) -> list[ObjectEvent]:
         message = json.loads(body) if isinstance(body, str) else body
     except json.JSONDecodeError as error:
         raise MalformedEvent(f"message body is not JSON: {error.msg}") from None
+    except RecursionError:
+        raise MalformedEvent("message body is JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise MalformedEvent("message body is not a JSON object")
     if message.get("Event") == "s3:TestEvent":

@@ -6,11 +6,11 @@ Pipelines import these and :mod:`vitrine.kernel.types` only; :mod:`vitrine.wirin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from vitrine.kernel.events import ObjectEvent
-from vitrine.kernel.types import GeneratedText, IndexItem, ObjectInfo, SearchHit
+from vitrine.kernel.types import IMAGE_FIELD, Filters, GeneratedText, IndexItem, ObjectInfo, SearchHit
 
 
 @runtime_checkable
@@ -45,19 +45,59 @@ class ObjectStore(Protocol):
 
 @runtime_checkable
 class VectorIndex(Protocol):
-    """k-NN over L2-normalised image embeddings (cosine = inner product)."""
+    """k-NN over L2-normalised image embeddings (cosine = inner product).
+
+    Each image has up to two vector fields with one id and one set of metadata: ``image`` (DINO: visual
+    search, similar products) and ``text`` (the dual encoder: searched with text vectors). An adapter
+    without a text field raises :class:`~vitrine.errors.ConfigError` when asked for it.
+    """
 
     def upsert(self, items: Sequence[IndexItem]) -> None:
-        """Add or replace vectors by id."""
+        """Index (add or replace) images by id: metadata, image vector, and the text vector when the item
+        carries one (a replaced image keeps no text vector of its old pixels). A text vector of another
+        model than the field holds raises :class:`~vitrine.kernel.types.ModelMismatch`."""
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Remove vectors by id; unknown ids are ignored."""
+        """Remove images (every field) by id; unknown ids are ignored."""
 
-    def search(self, vector: Sequence[float], k: int = 5, category: str | None = None) -> list[SearchHit]:
-        """The ``k`` best *products* (hits collapsed per product), optionally of one category."""
+    def search(
+        self,
+        vector: Sequence[float],
+        k: int = 5,
+        category: str | None = None,
+        *,
+        filters: Filters | None = None,
+        field: str = IMAGE_FIELD,
+        model: str = "",
+    ) -> list[SearchHit]:
+        """The ``k`` best *products* (hits collapsed per product) in ``field``, of ``category`` and within
+        ``filters`` (applied in the k-NN query, so ``k`` products come back whenever ``k`` pass them).
+        For the text field ``model`` names the query vector's model; another model's field raises
+        :class:`~vitrine.kernel.types.ModelMismatch`."""
+
+    def vectors(
+        self, ids: Sequence[str], field: str = IMAGE_FIELD, model: str = ""
+    ) -> dict[str, list[float]]:
+        """The stored (unit) vectors of ``field`` for these ids; ids without one are left out, and so are text
+        vectors of another model than ``model`` (when given)."""
+
+    def set_vectors(
+        self,
+        field: str,
+        vectors: Mapping[str, Sequence[float]],
+        model: str = "",
+        *,
+        replace_model: bool = False,
+    ) -> None:
+        """Re-embed one field of these images (unknown ids are ignored): the other field and the metadata
+        stay. ``replace_model`` lets vectors of a new ``model`` replace the field's old model (the old
+        model's vectors then never answer again); without it a different model raises ``ModelMismatch``."""
 
     def set_category(self, ids: Sequence[str], category: str) -> None:
         """Change the category the filter sees for these vectors (unknown ids are ignored); the vectors stay."""
+
+    def set_price(self, ids: Sequence[str], price: float | None) -> None:
+        """Change the price the filter sees for these vectors (unknown ids are ignored); the vectors stay."""
 
     def ids(self) -> set[str]:
         """Every live vector's id (reconciling the index with the ledger after a crash)."""

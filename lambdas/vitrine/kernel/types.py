@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from vitrine.errors import BadInput, Unavailable
 
 Box = tuple[float, float, float, float]
 """(x0, y0, x1, y1), normalised to 0..1 of the image's width and height."""
@@ -22,14 +25,82 @@ class Detection:
         return {"box": list(self.box), "score": round(self.score, 4), "label": self.label}
 
 
+IMAGE_FIELD = "image"
+"""The index's image-to-image field: DINO vectors (visual search, similar products)."""
+TEXT_FIELD = "text"
+"""The index's cross-modal field: the dual encoder's image vectors, searched with its text vectors."""
+VECTOR_FIELDS = (IMAGE_FIELD, TEXT_FIELD)
+
+
 @dataclass(frozen=True)
 class IndexItem:
-    """A vector to index: the id is the image id, the product code lets hits collapse to products."""
+    """An image to index: the id is the image id, the product code lets hits collapse to products.
+
+    ``vector`` is the image field's; ``text_vector`` (with the ``text_model`` that made it) the dual encoder's,
+    when one is configured. ``category`` and ``price`` are what the filters see.
+    """
 
     id: str
     vector: Sequence[float]
     product_code: str
     category: str = ""
+    price: float | None = None
+    text_vector: Sequence[float] | None = None
+    text_model: str = ""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a shopper narrows a search to, applied inside the k-NN query by every index adapter.
+
+    A product without a price never passes a price bound (it cannot be shown to be in range).
+    ``exclude_product`` leaves one product out (its own "similar products").
+    """
+
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    exclude_product: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("min_price", "max_price"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise BadInput(f"{name} must be a number of at least 0")
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise BadInput("min_price must not exceed max_price")
+
+    @property
+    def priced(self) -> bool:
+        """Whether a price bound is set."""
+        return self.min_price is not None or self.max_price is not None
+
+    def admits(self, product_code: str, category: str, price: float | None) -> bool:
+        """Whether an image of this product, category and price passes (the rule every adapter applies)."""
+        if self.exclude_product is not None and product_code == self.exclude_product:
+            return False
+        if self.category and category != self.category:
+            return False
+        if self.priced:
+            if price is None:
+                return False
+            if self.min_price is not None and price < self.min_price:
+                return False
+            if self.max_price is not None and price > self.max_price:
+                return False
+        return True
+
+    def public(self) -> dict[str, Any]:
+        """The shopper's filters as the API echoes them (unset ones left out)."""
+        named = {"category": self.category, "min_price": self.min_price, "max_price": self.max_price}
+        return {name: value for name, value in named.items() if value not in (None, "")}
+
+
+class ModelMismatch(Unavailable):
+    """Vectors of one model met a field that holds another model's: spaces differ, so they must never mix.
+
+    Re-embed the field with the new model (``replace_model``), or point at another index.
+    """
 
 
 @dataclass(frozen=True)

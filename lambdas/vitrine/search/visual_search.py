@@ -2,7 +2,9 @@
 
 Decode (bounded) → detect; no item → say so; several and no box chosen → the boxes to pick from; one (or a
 chosen box) → crop + embed → k-NN over catalog images, collapsed to distinct products → their metadata.
-A best match under the calibrated threshold is flagged ``confident: false`` rather than shown as a hit.
+A best match under the calibrated threshold is flagged ``confident: false`` rather than shown as a hit, and
+each result carries ``match``: the share of results at its score that were the right product when the search
+was calibrated (:mod:`vitrine.search.calibration`), the figure the page shows instead of a raw cosine.
 """
 
 from __future__ import annotations
@@ -67,6 +69,18 @@ class VisualSearch:
         self.match_threshold = match_threshold
         self.max_image_bytes = max_image_bytes
         self.max_image_pixels = max_image_pixels
+        self._calibration: Any = None
+        self._calibration_read = False
+
+    def match(self, score: float) -> float | None:
+        """The calibrated match figure of ``score`` (None until the search is calibrated). The calibration is
+        read from the store once, as the threshold is: a new one applies after a restart."""
+        if not self._calibration_read:
+            from vitrine.search.calibration import load  # calibration imports this module
+
+            self._calibration = load(self.store)
+            self._calibration_read = True
+        return self._calibration.match(score) if self._calibration is not None else None
 
     def search(
         self, image: bytes, box: Sequence[float] | None = None, category: str | None = None, k: int = 5
@@ -129,6 +143,7 @@ class VisualSearch:
                     "product_code": hit.product_code,
                     "score": round(hit.score, 4),
                     "confident": hit.score >= self.match_threshold,
+                    "match": self.match(hit.score),
                     "image_url": self.store.url_for(image.key) if image else None,
                     "product": product.to_dict() if product else {"code": hit.product_code},
                 }

@@ -17,19 +17,38 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vitrine.errors import BadInput, ConfigError
-from vitrine.kernel.types import IndexItem, SearchHit, collapse_to_products
+from vitrine.kernel.types import IMAGE_FIELD, Filters, IndexItem, SearchHit, collapse_to_products
 
 _MAP_FILE = "ids.json"
 _FORMAT = 1
-_OVERFETCH = 4  # images fetched per product wanted: products have several images each
+OVERFETCH = 4
+"""Images fetched per product wanted: products have several images each (OpenSearch uses the same)."""
+
+# The graph's parameters, chosen by bench/index_scale.py (README, Performance): at 300,000 clustered 384-d
+# vectors M 32 / efSearch 256 keeps recall@5 of distinct products at 0.999 (0.995 at 128, 0.963 at 64) where
+# the former M 16 / efSearch 128 fell to 0.939 at 200,000; recall falls as the catalog grows, so the margin is
+# for the million the product promises. The OpenSearch mapping uses the same numbers (opensearch_index.py).
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 256
+
+
+def hnsw_index(dim: int, m: int, ef_construction: int, ef_search: int) -> Any:
+    """An empty ``IndexHNSWFlat`` over inner product with these parameters (the benchmark builds the same)."""
+    import faiss
+
+    index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = ef_construction
+    index.hnsw.efSearch = ef_search
+    return index
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,7 @@ class _Entry:
     id: str
     product_code: str
     category: str
+    price: float | None = None
 
 
 class FaissIndex:
@@ -55,9 +75,9 @@ class FaissIndex:
         self,
         path: Path | None,
         dim: int | None = None,
-        m: int = 16,
-        ef_construction: int = 128,
-        ef_search: int = 128,
+        m: int = HNSW_M,
+        ef_construction: int = HNSW_EF_CONSTRUCTION,
+        ef_search: int = HNSW_EF_SEARCH,
         compact_above: float = 0.2,
     ) -> None:
         self._path = path
@@ -98,6 +118,8 @@ class FaissIndex:
         """Add or replace vectors by id. The whole batch is validated before anything changes."""
         if not items:
             return
+        if any(item.text_vector is not None for item in items):
+            raise ConfigError("this FAISS index has no text field (the local profile's FaissFieldIndex has)")
         with self._lock:
             vectors = self._normalised([item.vector for item in items], [item.id for item in items])
             if self._index is None:
@@ -109,7 +131,7 @@ class FaissIndex:
                 self._retire(item.id)
                 label = first + offset
                 self._labels[item.id] = label
-                self._entries[label] = _Entry(item.id, item.product_code, item.category)
+                self._entries[label] = _Entry(item.id, item.product_code, item.category, item.price)
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._lock:
@@ -121,33 +143,83 @@ class FaissIndex:
             for image_id in ids:
                 label = self._labels.get(image_id)
                 if label is not None:
-                    entry = self._entries[label]
-                    self._entries[label] = _Entry(entry.id, entry.product_code, category)
+                    self._entries[label] = replace(self._entries[label], category=category)
+
+    def set_price(self, ids: Sequence[str], price: float | None) -> None:
+        with self._lock:
+            for image_id in ids:
+                label = self._labels.get(image_id)
+                if label is not None:
+                    self._entries[label] = replace(self._entries[label], price=price)
+
+    def metadata(self, ids: Sequence[str]) -> dict[str, tuple[str, str, float | None]]:
+        """(product code, category, price) of these ids; unknown ids are left out."""
+        with self._lock:
+            entries = [self._entries[self._labels[i]] for i in ids if i in self._labels]
+            return {e.id: (e.product_code, e.category, e.price) for e in entries}
+
+    def vectors(
+        self, ids: Sequence[str], field: str = IMAGE_FIELD, model: str = ""
+    ) -> dict[str, list[float]]:
+        """The stored unit vectors of these ids (read back from the graph's flat storage)."""
+        _only_image_field(field)
+        with self._lock:
+            found = {i: self._labels[i] for i in ids if i in self._labels}
+            return {i: self._index.reconstruct(label).tolist() for i, label in found.items()}
+
+    def set_vectors(
+        self,
+        field: str,
+        vectors: Mapping[str, Sequence[float]],
+        model: str = "",
+        *,
+        replace_model: bool = False,
+    ) -> None:
+        """New vectors for images already indexed (unknown ids are ignored); their metadata stays."""
+        _only_image_field(field)
+        with self._lock:
+            known = [(i, self._entries[self._labels[i]]) for i in vectors if i in self._labels]
+            self.upsert([IndexItem(i, vectors[i], e.product_code, e.category, e.price) for i, e in known])
 
     def ids(self) -> set[str]:
         with self._lock:
             return set(self._labels)
 
-    def search(self, vector: Sequence[float], k: int = 5, category: str | None = None) -> list[SearchHit]:
-        """The ``k`` best products. HNSW answers first, over-fetching images; if tombstones, the category
-        filter or several images per product leave fewer than ``k`` products, it fetches wider, and the
-        last resort is an exact scan of every stored vector, so a rare category is never missed."""
+    def search(
+        self,
+        vector: Sequence[float],
+        k: int = 5,
+        category: str | None = None,
+        *,
+        filters: Filters | None = None,
+        field: str = IMAGE_FIELD,
+        model: str = "",
+    ) -> list[SearchHit]:
+        """The ``k`` best products. HNSW answers first, over-fetching images; if tombstones, the filters
+        (category, price) or several images per product leave fewer than ``k`` products, it fetches
+        ``OVERFETCH`` times wider, and the last resort is an exact scan of every stored vector. The bound:
+        at most ``log4(n / 4k)`` + 1 graph searches, then one exact scan of the ``n`` stored vectors, so a
+        rare category or a narrow price range is never missed and ``k`` products come back when ``k`` pass."""
         if k <= 0:
             raise BadInput("k must be at least 1")
+        _only_image_field(field)
+        filters = filters or Filters()
+        if category:
+            filters = replace(filters, category=category)
         with self._lock:
             if self._index is None or not self._entries:
                 return []
             query = self._normalised([vector], ["query"])
             stored = self._stored()
-            fetch = min(k * _OVERFETCH, stored)
+            fetch = min(k * OVERFETCH, stored)
             while True:
                 exhaustive = fetch >= stored
                 searcher = self._flat_storage() if exhaustive else self._index
                 scores, labels = searcher.search(query, fetch)
-                hits = collapse_to_products(self._hits(scores[0], labels[0], category), k)
+                hits = collapse_to_products(self._hits(scores[0], labels[0], filters), k)
                 if len(hits) >= k or exhaustive:
                     return hits
-                fetch = min(fetch * _OVERFETCH, stored)
+                fetch = min(fetch * OVERFETCH, stored)
 
     def rebuild(self) -> None:
         """Re-add only the live vectors to a fresh graph, dropping every tombstone."""
@@ -186,11 +258,11 @@ class FaissIndex:
         if label is not None:
             del self._entries[label]
 
-    def _hits(self, scores: np.ndarray, labels: np.ndarray, category: str | None) -> list[SearchHit]:
+    def _hits(self, scores: np.ndarray, labels: np.ndarray, filters: Filters) -> list[SearchHit]:
         hits = []
         for score, label in zip(scores.tolist(), labels.tolist(), strict=True):
             entry = self._entries.get(label)  # -1 (no result) and tombstones are absent
-            if entry is None or (category is not None and entry.category != category):
+            if entry is None or not filters.admits(entry.product_code, entry.category, entry.price):
                 continue
             hits.append(SearchHit(product_code=entry.product_code, score=float(score), image_id=entry.id))
         return hits
@@ -214,12 +286,7 @@ class FaissIndex:
         return np.ascontiguousarray(array / norms[:, None])
 
     def _new_index(self, dim: int) -> Any:
-        import faiss
-
-        index = faiss.IndexHNSWFlat(dim, self._m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = self._ef_construction
-        index.hnsw.efSearch = self._ef_search
-        return index
+        return hnsw_index(dim, self._m, self._ef_construction, self._ef_search)
 
     def _flat_storage(self) -> Any:
         import faiss
@@ -238,7 +305,9 @@ class FaissIndex:
             "format": _FORMAT,
             "dim": self._dim,
             "index_file": index_file,
-            "entries": [[label, e.id, e.product_code, e.category] for label, e in self._entries.items()],
+            "entries": [
+                [label, e.id, e.product_code, e.category, e.price] for label, e in self._entries.items()
+            ],
         }
         temp = path / f"{_MAP_FILE}.tmp"
         temp.write_text(json.dumps(mapping, ensure_ascii=False), encoding="utf-8")
@@ -256,8 +325,14 @@ class FaissIndex:
         self._index.hnsw.efSearch = self._ef_search
         self._dim = mapping["dim"]
         self._generation = int(mapping["index_file"].removeprefix("index-").removesuffix(".faiss"))
-        self._entries = {label: _Entry(i, p, c) for label, i, p, c in mapping["entries"]}
+        # [label, id, product, category, price]; indexes written before prices were kept have no price
+        self._entries = {row[0]: _Entry(*row[1:]) for row in mapping["entries"]}
         self._labels = {entry.id: label for label, entry in self._entries.items()}
+
+
+def _only_image_field(field: str) -> None:
+    if field != IMAGE_FIELD:
+        raise ConfigError(f"this FAISS index holds the {IMAGE_FIELD!r} field only, not {field!r}")
 
 
 def _index_file(generation: int) -> str:

@@ -3,6 +3,7 @@ the operators' ``GET /ops/ingest/report`` (what was indexed, and why not), behin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -24,6 +25,11 @@ from vitrine.catalog.domain import ImageStatus
 from vitrine.errors import Unavailable
 from vitrine.wiring import Services
 
+DEMO_MARKER = "VITRINE_DEMO_MODEL"
+"""A file in a model folder trained on the synthetic demo data (``make demo-models``); it says how."""
+TINY_MARKER = "VITRINE_TINY_MODEL"
+"""The tiny builders' marker (:data:`vitrine.adapters.local.inprocess_endpoint.TINY_MARKER`)."""
+
 OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operator": []}]
 """The OpenAPI security requirement of operator routes (the scheme is declared in :mod:`vitrine.api.app`)."""
 
@@ -42,6 +48,22 @@ def ingest_report(services: Services, status: str | None = None, limit: int = 10
     return build_ingest_report(services, status, limit).model_dump(mode="json")
 
 
+def model_provenance(services: Services) -> dict[str, str]:
+    """Where each model's answers come from: ``tiny``, ``demo``, ``weights`` or ``endpoint``."""
+    provenance = {}
+    for name, endpoint in services.endpoints.items():
+        folder = getattr(endpoint, "model_dir", None)
+        if not folder:
+            provenance[name] = "endpoint"
+        elif (Path(folder) / TINY_MARKER).is_file():
+            provenance[name] = "tiny"
+        elif (Path(folder) / DEMO_MARKER).is_file():
+            provenance[name] = "demo"
+        else:
+            provenance[name] = "weights"
+    return provenance
+
+
 def make_router(services: Services) -> Router:
     router = Router()
     s = services.settings
@@ -56,12 +78,15 @@ def make_router(services: Services) -> Router:
         },
     )
     def health() -> Response[HealthAnswer]:
+        provenance = model_provenance(services)
         answer = HealthAnswer(
             status="ok",
             version=__version__,
             profile=s.profile,
             model_profile=s.models.model_profile,
             tiny_models=services.tiny_models,
+            demo_models=sorted(m for m, p in provenance.items() if p == "demo"),
+            model_provenance=provenance,
             adapters=services.adapters,
             match_threshold=MatchThreshold(
                 value=services.match_threshold[0], source=services.match_threshold[1]

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vitrine.api.responses import SEARCH_ANSWER, SearchAnswer, UploadGrant, documented
 from vitrine.errors import BadInput, NotFound, TooLarge
+from vitrine.kernel.types import Filters
+from vitrine.search.discovery import MAX_QUERY_CHARS
 from vitrine.search.visual_search import MAX_K
 from vitrine.wiring import Services
 
@@ -43,6 +45,15 @@ class SearchRequest(BaseModel):
         None, description="[x0, y0, x1, y1] in 0..1: skip detection, match this item"
     )
     category: str | None = Field(None, max_length=100, description="only products of this category")
+    min_price: float | None = Field(None, ge=0, description="only products at this price or above")
+    max_price: float | None = Field(None, ge=0, description="only products at this price or below")
+    text: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="words that re-rank the photo's matches (`in navy`, `linen`): the dual encoder's order of "
+        "the candidates is fused with the photo's",
+    )
     k: int = Field(5, ge=1, le=MAX_K, description="how many products")
 
     @model_validator(mode="after")
@@ -97,7 +108,9 @@ def make_router(services: Services) -> Router:
                 raise NotFound("that upload does not exist or has expired; upload the photo again") from None
         else:
             image = decode_base64_image(request.image or "", limits.max_image_bytes)
-        answer = services.visual_search.search(image, request.box, request.category, request.k)
+        filters = Filters(min_price=request.min_price, max_price=request.max_price)
+        searcher = services.refined_visual_search(filters, request.text)
+        answer = searcher.search(image, request.box, request.category, request.k)
         metrics.add_metric(name=f"Search_{answer['status']}", unit=MetricUnit.Count, value=1)
         return SEARCH_ANSWER.validate_python(answer)
 

@@ -15,7 +15,7 @@ from vitrine.adapters.local.inprocess_endpoint import TINY_MARKER as MARKER
 from vitrine.adapters.local.inprocess_endpoint import is_tiny
 from vitrine.config import Settings
 
-MODELS = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes")
+MODELS = ("grounding_dino", "dino_embed", "llava", "ranker", "blip2_attributes", "clip_embed")
 
 
 __all__ = ["MARKER", "MODELS", "build_tiny", "ensure_tiny", "is_tiny"]

@@ -1,0 +1,100 @@
+"""The demo models: installed by ``vitrine prepare`` in a fresh tiny-profile home, said so by ``/api/health``,
+and never swapped under a catalog indexed with other weights or over an operator's own weights."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vitrine.config import ModelSettings, Settings
+from vitrine_dev.training import demo_models
+
+
+@pytest.fixture
+def committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for the committed ``demo-models/`` folder."""
+    folder = tmp_path / "demo-models"
+    for model in demo_models.RECIPES:
+        (folder / model).mkdir(parents=True)
+        (folder / model / "config.json").write_text("{}")
+        (folder / model / demo_models.MARKER).write_text(f"{model}: trained on synthetic data\n")
+    monkeypatch.setattr(demo_models, "DEMO_MODELS", folder)
+    return folder
+
+
+def settings(home: Path, **models: str) -> Settings:
+    return Settings(home=home, profile="local", models=ModelSettings(model_profile="tiny", **models))
+
+
+def tiny(home: Path, model: str) -> Path:
+    folder = home / "models" / model
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "VITRINE_TINY_MODEL").write_text("tiny\n")
+    return folder
+
+
+def test_a_fresh_home_gets_the_demo_models_in_place_of_tiny_ones(committed: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    tiny(home, "dino_embed")
+    assert demo_models.install(settings(home), catalog_products=0) == list(demo_models.RECIPES)
+    for model in demo_models.RECIPES:
+        assert (home / "models" / model / demo_models.MARKER).is_file()
+    assert not (home / "models" / "dino_embed" / "VITRINE_TINY_MODEL").exists()
+    assert demo_models.install(settings(home), catalog_products=0) == []  # installed already
+
+
+def test_a_catalog_indexed_with_tiny_vectors_keeps_its_models(committed: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    tiny(home, "dino_embed")
+    assert demo_models.install(settings(home), catalog_products=12) == []
+    assert (home / "models" / "dino_embed" / "VITRINE_TINY_MODEL").is_file()
+
+
+def test_configured_or_own_weights_are_never_replaced(committed: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    own = home / "models" / "grounding_dino"
+    own.mkdir(parents=True)
+    (own / "config.json").write_text('{"mine": true}')
+    installed = demo_models.install(settings(home, dino_embed_dir=str(tmp_path / "real")), catalog_products=0)
+    assert installed == []
+    assert json.loads((own / "config.json").read_text()) == {"mine": True}
+
+
+def test_the_committed_demo_models_say_how_they_were_made() -> None:
+    """What ``make demo-models`` committed: the recipe (command, seed, figures) beside weights under 30 MB."""
+    folder = demo_models.DEMO_MODELS
+    if not (folder / demo_models.RECIPE_FILE).is_file():
+        pytest.skip("demo-models/ not built (make demo-models)")
+    recipe = json.loads((folder / demo_models.RECIPE_FILE).read_text())
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert total < 30 * 2**20
+    for model, entry in recipe["models"].items():
+        assert (folder / model / demo_models.MARKER).is_file() and (folder / model / "metrics.json").is_file()
+        assert "--seed" in entry["command"] and entry["test"]
+    search = recipe["models"]["dino_embed"]["test"]
+    assert search["search_recall_at_5"] >= 0.9 > search["untrained"]["search_recall_at_5"]
+
+
+def test_health_names_the_demo_models(stack, tmp_path: Path) -> None:
+    """``/api/health``'s provenance reads the markers: tiny, demo or real weights, per model."""
+    from vitrine.api.routes.operations import model_provenance
+
+    provenance = model_provenance(stack)
+    assert set(provenance) >= {"dino_embed", "grounding_dino", "llava"}
+    assert set(provenance.values()) <= {"tiny", "demo", "weights", "endpoint"}
+
+    class Endpoint:
+        def __init__(self, folder: Path) -> None:
+            self.model_dir = str(folder)
+
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    (demo / demo_models.MARKER).write_text("trained\n")
+
+    class Fake:
+        endpoints = {"dino_embed": Endpoint(demo), "ranker": Endpoint(tmp_path), "llava": object()}
+
+    assert model_provenance(Fake()) == {"dino_embed": "demo", "ranker": "weights", "llava": "endpoint"}
