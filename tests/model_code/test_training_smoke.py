@@ -124,10 +124,10 @@ def test_grounding_dino_train_main_learns_boxes_of_the_search_layout_then_model_
     """Catalog boxes (products_truth.json) and street boxes, mapped to the service's prompt's phrases."""
     out = tmp_path / "model"
     train = import_model_code("grounding_dino.train")
-    options = ["--steps", "12", "--batch-size", "2", "--lr", "1e-3", "--val-fraction", "0"]
+    options = ["--steps", "48", "--batch-size", "4", "--lr", "2e-3", "--val-fraction", "0"]
     options += ["--prompt", "clothes . pants . hats . shoes", "--label-map", "shirt=clothes,hat=hats"]
     summary = train.main(train_args(search_set, out, tiny_model("grounding_dino"), *options))
-    assert summary["steps"] == 12 and summary["prompt"] == "clothes . pants . hats . shoes ."
+    assert summary["steps"] == 48 and summary["prompt"] == "clothes . pants . hats . shoes ."
     assert summary["loss_fell"], record(out)["losses"]
     assert changed_tensors(tiny_model("grounding_dino"), out) > 0
     handler = import_model_code("grounding_dino.inference")
