@@ -58,7 +58,9 @@ def test_dino_embed_finetune_main_learns_product_ids_then_model_fn_serves_it(
     out = tmp_path / "model"
     train = import_model_code("dino_embed.train")
     options = ["--steps", "24", "--batch-size", "16", "--lr", "3e-3", "--name", "smoke-dino", *TINY_VIT]
-    summary = train.main(["--train", str(search_set), "--model-dir", str(out), "--val-fraction", "0", *options])
+    summary = train.main(
+        ["--train", str(search_set), "--model-dir", str(out), "--val-fraction", "0", *options]
+    )
     assert summary["steps"] == 24 and summary["loss_fell"], summary
     assert summary["products"] == 6 and summary["street_items"] > 0
     assert set(summary["aux_attributes"]) >= {"colour", "pattern"}
@@ -70,26 +72,43 @@ def test_dino_embed_finetune_main_learns_product_ids_then_model_fn_serves_it(
     assert embeddings.model == "smoke-dino" and len(embeddings.vectors[0]) == 32
 
 
-def test_dino_embed_pretrain_is_self_distillation_and_feeds_finetune(search_set: Path, tmp_path: Path) -> None:
+def test_dino_embed_pretrain_is_self_distillation_and_feeds_finetune(
+    search_set: Path, tmp_path: Path
+) -> None:
     """Stage pretrain (no labels: student, EMA teacher, multi-crop, centring) writes a backbone the finetune
     stage starts from; the teacher's weights moved away from the random start."""
     pre, fine = tmp_path / "pretrain", tmp_path / "finetune"
     train = import_model_code("dino_embed.train")
     options = ["--steps", "8", "--batch-size", "8", "--lr", "1e-3", "--local-crops", "2", "--out-dim", "64"]
     common = ["--train", str(search_set), "--val-fraction", "0"]
-    summary = train.main([*common, "--model-dir", str(pre), "--stage", "pretrain", "--ema", "0.9", *options, *TINY_VIT])
+    summary = train.main(
+        [*common, "--model-dir", str(pre), "--stage", "pretrain", "--ema", "0.9", *options, *TINY_VIT]
+    )
     assert summary["stage"] == "pretrain" and summary["steps"] == 8
     assert all(math.isfinite(v) for v in record(pre)["losses"])
     scratch = tmp_path / "scratch"
     train.main([*common, "--model-dir", str(scratch), "--steps", "0", *TINY_VIT])
     assert changed_tensors(scratch, pre) > 0  # the EMA teacher learned from the student
-    summary = train.main([*common, "--model-dir", str(fine), "--base-model", str(pre), "--steps", "4", "--batch-size", "8"])
+    summary = train.main(
+        [*common, "--model-dir", str(fine), "--base-model", str(pre), "--steps", "4", "--batch-size", "8"]
+    )
     assert summary["stage"] == "finetune" and changed_tensors(pre, fine) > 0
 
 
-def test_dino_embed_validation_is_grouped_by_product_and_reports_cmc(search_set: Path, tmp_path: Path) -> None:
+def test_dino_embed_validation_is_grouped_by_product_and_reports_cmc(
+    search_set: Path, tmp_path: Path
+) -> None:
     train = import_model_code("dino_embed.train")
-    args = ["--train", str(search_set), "--model-dir", str(tmp_path / "m"), "--steps", "2", "--batch-size", "8"]
+    args = [
+        "--train",
+        str(search_set),
+        "--model-dir",
+        str(tmp_path / "m"),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+    ]
     summary = train.main([*args, "--val-fraction", "0.34", *TINY_VIT])
     assert summary["validation_products"] == 2 and summary["products"] == 4  # no product on both sides
     assert {"rank_1", "rank_5", "recall_at_5"} <= set(summary["validation"])
@@ -115,7 +134,17 @@ def test_dino_embed_train_refuses_data_without_two_products(tmp_path: Path) -> N
     generate(tmp_path / "one", products=1, street_photos=1, seed=1)
     train = import_model_code("dino_embed.train")
     with pytest.raises(ValueError, match="two different products"):
-        train.main(["--train", str(tmp_path / "one"), "--model-dir", str(tmp_path / "m"), "--val-fraction", "0", *TINY_VIT])
+        train.main(
+            [
+                "--train",
+                str(tmp_path / "one"),
+                "--model-dir",
+                str(tmp_path / "m"),
+                "--val-fraction",
+                "0",
+                *TINY_VIT,
+            ]
+        )
 
 
 def test_grounding_dino_train_main_learns_boxes_of_the_search_layout_then_model_fn(
@@ -135,7 +164,9 @@ def test_grounding_dino_train_main_learns_boxes_of_the_search_layout_then_model_
     assert isinstance(prediction.results[0], list)
 
 
-def test_grounding_dino_train_reads_annotations_jsonl(tiny_model: Callable[[str], Path], tmp_path: Path) -> None:
+def test_grounding_dino_train_reads_annotations_jsonl(
+    tiny_model: Callable[[str], Path], tmp_path: Path
+) -> None:
     data = tmp_path / "train"
     images = write_images(data / "photos", 4, PHOTO)
     rows = [
@@ -145,8 +176,20 @@ def test_grounding_dino_train_reads_annotations_jsonl(tiny_model: Callable[[str]
     write_jsonl(data / "annotations.jsonl", rows)
     train = import_model_code("grounding_dino.train")
     summary = train.main(
-        train_args(data, tmp_path / "m", tiny_model("grounding_dino"), "--steps", "2", "--batch-size", "2", "--val-fraction", "0")
+        train_args(
+            data,
+            tmp_path / "m",
+            tiny_model("grounding_dino"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--val-fraction",
+            "0",
+        )
     )
     assert summary["steps"] == 2 and summary["prompt"] == "hats . shoes ."
     with pytest.raises(ValueError, match="not phrases of the prompt"):
-        train.main(train_args(data, tmp_path / "n", tiny_model("grounding_dino"), "--prompt", "bags", "--steps", "1"))
+        train.main(
+            train_args(data, tmp_path / "n", tiny_model("grounding_dino"), "--prompt", "bags", "--steps", "1")
+        )

@@ -219,7 +219,12 @@ def test_blip2_lora_is_the_published_recipe(tmp_path, tiny_model):
     assert (config["r"], config["lora_alpha"], config["lora_dropout"]) == (8, 32, 0.05)
     assert set(config["target_modules"]) == {"q", "v"}
     defaults = train.parse_args(train_args(data, out, "base"))
-    assert (defaults.lora_rank, defaults.lora_alpha, defaults.lora_dropout, defaults.base_dtype) == (8, 32, 0.05, "float32")
+    assert (defaults.lora_rank, defaults.lora_alpha, defaults.lora_dropout, defaults.base_dtype) == (
+        8,
+        32,
+        0.05,
+        "float32",
+    )
 
 
 def test_blip2_lora_targets_follow_the_language_model():
@@ -239,7 +244,18 @@ def test_llava_trains_on_the_messages_layout_and_validates_label_accuracy(tmp_pa
     data = hotel_set(tmp_path / "hotels", hotels=3, seed=4)
     base = build_base("llava", tmp_path / "base")
     out = tmp_path / "out"
-    options = ["--steps", "3", "--batch-size", "2", "--lr", "1e-2", "--val-fraction", "0.34", "--train-projector", "true"]
+    options = [
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e-2",
+        "--val-fraction",
+        "0.34",
+        "--train-projector",
+        "true",
+    ]
     result = train_module("llava").main(train_args(data, out, base, *options))
     assert result["steps"] == 3 and result["validation_photos"] > 0
     assert 0.0 <= result["validation"]["label_accuracy"] <= 1.0
@@ -252,7 +268,18 @@ def test_blip2_trains_on_styles_csv_and_validates_attribute_accuracy(tmp_path, a
     data = attribute_set(tmp_path / "attributes", products=4, seed=4, side=64)
     base = build_base("blip2_attributes", tmp_path / "base")
     out = tmp_path / "out"
-    options = ["--steps", "4", "--batch-size", "4", "--lr", "1e-2", "--val-fraction", "0.25", "--train-qformer", "true"]
+    options = [
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-2",
+        "--val-fraction",
+        "0.25",
+        "--train-qformer",
+        "true",
+    ]
     result = train_module("blip2_attributes").main(train_args(data, out, base, *options))
     assert result["steps"] == 4 and result["validation_questions"] > 0
     assert 0.0 <= result["validation"]["attribute_accuracy"] <= 1.0

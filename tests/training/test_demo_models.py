@@ -95,6 +95,6 @@ def test_health_names_the_demo_models(stack, tmp_path: Path) -> None:
     (demo / demo_models.MARKER).write_text("trained\n")
 
     class Fake:
-        endpoints = {"dino_embed": Endpoint(demo), "ranker": Endpoint(tmp_path), "llava": object()}
+        endpoints = {"dino_embed": Endpoint(demo), "ranker": Endpoint(tmp_path), "llava": object()}  # noqa: RUF012
 
     assert model_provenance(Fake()) == {"dino_embed": "demo", "ranker": "weights", "llava": "endpoint"}

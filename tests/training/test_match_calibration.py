@@ -31,7 +31,15 @@ def test_an_old_calibration_file_still_loads(tmp_path: Path) -> None:
     from vitrine.search.calibration import CALIBRATION_KEY
 
     store = FolderStore(tmp_path, name="bucket")
-    old = {"threshold": 0.5, "precision": 0.9, "recall": 0.5, "samples": 3, "correct_top1": 2, "min_precision": 0.9, "created_at": 1.0}
+    old = {
+        "threshold": 0.5,
+        "precision": 0.9,
+        "recall": 0.5,
+        "samples": 3,
+        "correct_top1": 2,
+        "min_precision": 0.9,
+        "created_at": 1.0,
+    }
     store.put(CALIBRATION_KEY, json.dumps(old).encode(), "application/json")
     loaded = load(store)
     assert isinstance(loaded, Calibration) and loaded.curve == [] and loaded.match(0.7) is None
@@ -41,7 +49,10 @@ def test_search_results_carry_the_calibrated_match_after_calibrate(stack, demo_c
     from vitrine.wiring import build_services
     from vitrine_dev.cli import cmd_calibrate
 
-    assert cmd_calibrate(argparse.Namespace(truth=demo_catalog / "street" / "truth.json", min_precision=0.9)) == 0
+    assert (
+        cmd_calibrate(argparse.Namespace(truth=demo_catalog / "street" / "truth.json", min_precision=0.9))
+        == 0
+    )
     line = capsys.readouterr().out
     assert "find their product in the top 5 (recall@5" in line and "match threshold" in line
     fresh = build_services(stack.settings)  # what a restarted server reads

@@ -34,7 +34,12 @@ def test_cmc_ranks_distinct_products_by_their_best_photo() -> None:
 def test_cover_scores_precision_recall_f1_and_rank_at_n() -> None:
     hotels = [([0.1, 0.9, 0.3], 1), ([0.8, 0.2, 0.5], 2), ([0.1, 0.2, 0.3, 0.4], 0)]
     figures = cover_scores(hotels)
-    assert figures["cover_precision"] == figures["cover_recall"] == figures["cover_f1"] == pytest.approx(1 / 3, abs=1e-4)
+    assert (
+        figures["cover_precision"]
+        == figures["cover_recall"]
+        == figures["cover_f1"]
+        == pytest.approx(1 / 3, abs=1e-4)
+    )
     assert figures["cover_rank_at_1"] == pytest.approx(1 / 3, abs=1e-4)
     assert figures["cover_rank_at_2"] == pytest.approx(2 / 3, abs=1e-4)
     assert figures["cover_rank_at_4"] == 1.0

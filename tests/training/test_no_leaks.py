@@ -45,7 +45,9 @@ def test_search_blind_embedder_scores_chance(sets: dict[str, Path]) -> None:
     images = read_search_set(sets["search"])
     gallery = [i for i in images if not i.street]
     queries = [i for i in images if i.street]
-    assert len(queries) >= 100 and not any(q.product in q.path.name for q in queries)  # no code in a street name
+    assert len(queries) >= 100 and not any(
+        q.product in q.path.name for q in queries
+    )  # no code in a street name
     scores = cmc(
         np.stack([blind_vector(q.path, q.box) for q in queries]),
         [q.product for q in queries],

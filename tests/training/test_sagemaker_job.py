@@ -15,7 +15,13 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from vitrine_dev.modelkit import model_code_dir
-from vitrine_dev.training.sagemaker_job import TrainingJob, create_request, metric_definitions, pack_source, start
+from vitrine_dev.training.sagemaker_job import (
+    TrainingJob,
+    create_request,
+    metric_definitions,
+    pack_source,
+    start,
+)
 
 ROLE = "arn:aws:iam::123456789012:role/vitrine-training"
 
@@ -35,13 +41,16 @@ def job(**changes) -> TrainingJob:
 
 
 def test_source_dir_is_model_code_packed_without_caches() -> None:
-    names = tarfile.open(fileobj=io.BytesIO(pack_source(model_code_dir())), mode="r:gz").getnames()
+    with tarfile.open(fileobj=io.BytesIO(pack_source(model_code_dir())), mode="r:gz") as archive:
+        names = archive.getnames()
     assert "dino_embed/train.py" in names and "common/training.py" in names and "ranker/model.py" in names
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in names)
 
 
 def test_create_training_job_request_is_the_pytorch_estimators() -> None:
-    request = create_request(job(), "s3://vitrine-models/training/vitrine-dino-embed-test/source/sourcedir.tar.gz")
+    request = create_request(
+        job(), "s3://vitrine-models/training/vitrine-dino-embed-test/source/sourcedir.tar.gz"
+    )
     assert request["AlgorithmSpecification"]["TrainingImage"] == (
         "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker"
     )
@@ -52,7 +61,11 @@ def test_create_training_job_request_is_the_pytorch_estimators() -> None:
     assert [c["ChannelName"] for c in request["InputDataConfig"]] == ["training", "validation"]
     assert request["OutputDataConfig"] == {"S3OutputPath": "s3://vitrine-models/training"}
     assert request["CheckpointConfig"]["LocalPath"] == "/opt/ml/checkpoints"
-    assert request["ResourceConfig"] == {"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50}
+    assert request["ResourceConfig"] == {
+        "InstanceType": "ml.g5.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 50,
+    }
 
 
 def test_metric_definitions_read_the_scripts_log_lines() -> None:
@@ -67,7 +80,9 @@ def test_metric_definitions_read_the_scripts_log_lines() -> None:
 @pytest.mark.parametrize("spot", [False, True])
 def test_start_uploads_the_source_then_creates_the_job(spot: bool) -> None:
     s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
-    sagemaker = boto3.client("sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sagemaker = boto3.client(
+        "sagemaker", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
     spec = job(spot=spot, base_model_uri="s3://vitrine-models/base/dino/")
     key = "training/vitrine-dino-embed-test/source/sourcedir.tar.gz"
     expected = create_request(spec, f"s3://vitrine-models/{key}")
@@ -80,7 +95,11 @@ def test_start_uploads_the_source_then_creates_the_job(spot: bool) -> None:
         sm_stub.assert_no_pending_responses()
     assert started["response"]["TrainingJobArn"] == arn
     assert started["request"]["EnableManagedSpotTraining"] is spot
-    assert [c["ChannelName"] for c in started["request"]["InputDataConfig"]] == ["training", "validation", "model"]
+    assert [c["ChannelName"] for c in started["request"]["InputDataConfig"]] == [
+        "training",
+        "validation",
+        "model",
+    ]
     if spot:
         assert started["request"]["StoppingCondition"]["MaxWaitTimeInSeconds"] > 0
 

@@ -97,6 +97,8 @@ def test_local_profile_with_real_weights_folders_wires_and_says_so(local_home, t
         folder = shutil.copytree(local_home / "models" / model, tmp_path / "weights" / model)
         (folder / "VITRINE_TINY_MODEL").unlink()
         dirs[f"{model}_dir"] = str(folder)
-    services = build_services(load_settings(models={"model_profile": "local", **dirs}, home=tmp_path / "home"))
+    services = build_services(
+        load_settings(models={"model_profile": "local", **dirs}, home=tmp_path / "home")
+    )
     assert services.tiny_models is False
     assert services.adapters["models"] == "in-process model_code (local)"
