@@ -90,7 +90,12 @@ def batch_inputs(processor: Any, rows: Sequence[dict[str, Any]], decoder_only: b
         full = [f"{prompt} {row['answer']}" for prompt, row in zip(prompts, rows, strict=True)]
         return answer_only_inputs(processor, images, prompts, full)
     inputs = processor(images=images, text=prompts, padding=True, return_tensors="pt")
-    labels = processor.tokenizer([row["answer"] for row in rows], padding=True, return_tensors="pt")
+    tokenizer = processor.tokenizer
+    answers = [row["answer"] for row in rows]
+    probe = tokenizer("x")["input_ids"]
+    if tokenizer.eos_token and not (probe and probe[-1] == tokenizer.eos_token_id):
+        answers = [f"{answer} {tokenizer.eos_token}" for answer in answers]  # the model must learn to stop
+    labels = tokenizer(answers, padding=True, return_tensors="pt")
     inputs["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
     return inputs
 

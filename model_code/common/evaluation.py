@@ -192,7 +192,8 @@ def plot_confusion(path: Path, scores: LabelScores, title: str = "labels") -> bo
 
 
 def normalise_answer(answer: str | None) -> str:
-    return " ".join(str(answer or "").lower().replace(".", " ").split())
+    """Words only: case, punctuation and spacing aside ("Polka-dot." and "polka - dot" are one answer)."""
+    return " ".join(re.findall(r"[^\W_]+", str(answer or "").lower()))
 
 
 def attribute_scores(rows: Iterable[tuple[str, str, str]]) -> dict[str, Any]:

@@ -106,12 +106,39 @@ def untrained_like(model_dir: str) -> Any:
     )
 
 
-def evaluate(model: str | Path, data: Path, control: bool = False) -> dict[str, Any]:
+def as_ingested(images: Sequence[SearchImage], detector: str, prompt: str) -> list[SearchImage]:
+    """``images`` with each catalog photo's box replaced by the detector's best box (None when it finds
+    nothing): the crop catalog ingestion embeds."""
+    import dataclasses
+
+    from grounding_dino.inference import model_fn as detector_fn
+    from grounding_dino.train import predict
+
+    catalog = [i for i in images if not i.street]
+    found = predict(detector_fn(detector), [str(i.path) for i in catalog], prompt)
+    boxes = {i.path: (tuple(f[0]["box"]) if f else None) for i, f in zip(catalog, found, strict=True)}
+
+    def usable(box: Any) -> Any:
+        return box if box and box[2] > box[0] and box[3] > box[1] else None
+
+    return [i if i.street else dataclasses.replace(i, box=usable(boxes[i.path])) for i in images]
+
+
+def evaluate(
+    model: str | Path,
+    data: Path,
+    control: bool = False,
+    detector: str | Path | None = None,
+    prompt: str = "clothes . pants . hats . shoes",
+) -> dict[str, Any]:
     """The figures of the weights in ``model`` on the search set ``data`` (``control``: and the untrained
-    model's of the same shape, under ``untrained``)."""
+    model's of the same shape, under ``untrained``). With ``detector``, the catalog photos are cut as
+    ingestion cuts them (that detector's best box) instead of at their true boxes."""
     from dino_embed.inference import model_fn
 
     images = read_search_set(data)
+    if detector:
+        images = as_ingested(images, str(detector), prompt)
     figures, _ = evaluate_embedder(model_fn(str(model)), images)
     if control:
         untrained, _ = evaluate_embedder(untrained_like(str(model)), images)

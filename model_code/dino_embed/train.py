@@ -24,6 +24,7 @@ Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=dino_e
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import sys
 import time
@@ -78,6 +79,24 @@ class EmbedArguments(RunArguments):
         "also separates products it never saw",
     )
     aux_weight: float = help_field(0.5, help="finetune: weight of each auxiliary head's loss")
+    whole_catalog: bool = help_field(
+        True,
+        help="finetune: also train on every boxed catalog photo whole, as ingestion embeds it when the "
+        "detector finds nothing in it",
+    )
+    ingest_detector: str | None = help_field(
+        None,
+        help="finetune: a grounding_dino folder; every catalog photo is also trained on as that detector cuts "
+        "it (its best box), which is what catalog ingestion embeds",
+    )
+    detect_prompt: str = help_field(
+        "clothes . pants . hats . shoes", help="the prompt --ingest-detector is asked"
+    )
+    partial_zoom: float = help_field(
+        1.0,
+        help="finetune: whole catalog photos are also seen cut down to this share of each side (at random), "
+        "as an imperfect detector's box cuts them at ingestion (1: never)",
+    )
     local_crops: int = help_field(4, help="pretrain: small crops per photo the student sees")
     out_dim: int = help_field(1024, help="pretrain: prototypes of the DINO head")
     teacher_temp: float = help_field(0.04, help="pretrain: teacher softmax temperature (sharpening)")
@@ -135,6 +154,8 @@ def augment(
     scale: tuple[float, float],
     occlusion: float,
     street: Any = None,
+    partial: Any = None,
+    partial_zoom: float = 1.0,
 ) -> Any:
     """A batch of uint8 crops → normalised float pixels (B, 3, out, out), each with its own random view:
     zoom (``scale`` of the stored crop; boxed crops centred on the box), shift, small rotation and aspect
@@ -146,7 +167,14 @@ def augment(
     box_share = 1.0 / (1.0 + 2 * MARGIN)
     zoom = torch.tensor(rng.uniform(*scale, count), dtype=torch.float32)
     zoom = torch.where(torch.as_tensor(boxed), zoom * box_share / scale[1], zoom)
-    aspect = torch.tensor(np.exp(rng.uniform(-0.12, 0.12, count)), dtype=torch.float32)
+    stretch = np.full(count, 0.12)
+    if partial is not None and partial_zoom < 1.0:
+        cut = torch.as_tensor(np.asarray(partial))
+        zoom = torch.where(
+            cut, torch.tensor(rng.uniform(partial_zoom, 1.0, count), dtype=torch.float32), zoom
+        )
+        stretch = np.where(np.asarray(partial), 0.35, stretch)
+    aspect = torch.tensor(np.exp(rng.uniform(-1, 1, count) * stretch), dtype=torch.float32)
     angle = torch.tensor(np.radians(rng.uniform(-8, 8, count)), dtype=torch.float32)
     shift = torch.tensor(rng.uniform(-1, 1, (count, 2)), dtype=torch.float32) * (1 - zoom)[:, None] * 0.6
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -349,6 +377,16 @@ def finetune(
     side = input_size(processor)
     stored = round(side * (1 + 2 * MARGIN))
     started = time.perf_counter()
+    if args.whole_catalog:
+        train = train + [
+            dataclasses.replace(i, box=None) for i in train if not i.street and i.box is not None
+        ]
+    if args.ingest_detector:
+        from dino_embed.evaluate import as_ingested
+
+        photos = [i for i in train if not i.street and i.view != "detail" and i.box is not None]
+        cut = as_ingested(photos, args.ingest_detector, args.detect_prompt)
+        train = train + [i for i in cut if i.box is not None]
     pool = load_pool(train, stored)
     print(f"loaded {len(train)} training crops in {time.perf_counter() - started:.1f} s", flush=True)
     products = sorted({i.product for i in train})
@@ -388,6 +426,8 @@ def finetune(
             scale=(0.8, 1.0),
             occlusion=args.occlusion,
             street=street[rows],
+            partial=~street[rows] & ~boxed[index].numpy(),
+            partial_zoom=args.partial_zoom,
         )
         return pixels, label[index], {name: t[index] for name, t in aux_targets.items()}
 

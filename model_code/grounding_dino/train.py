@@ -108,8 +108,25 @@ def categories(rows: list[dict[str, Any]]) -> list[str]:
     return phrases_of(rows, "", "")[1]
 
 
-def target(row: dict[str, Any], phrases: list[str], mapping: dict[str, str] | None = None) -> dict[str, Any]:
-    """One image's labels as transformers wants them: phrase indices and (cx, cy, w, h) boxes in 0..1."""
+def padded_scales(pixel_mask: Any, count: int) -> list[tuple[float, float]]:
+    """Per image of a batch, the share (width, height) of the padded canvas its pixels fill: the processor pads
+    a batch to its largest image, and the model's boxes are fractions of that canvas."""
+    if pixel_mask is None:
+        return [(1.0, 1.0)] * count
+    height, width = pixel_mask.shape[-2:]
+    return [
+        (float(mask.any(dim=0).sum()) / width, float(mask.any(dim=1).sum()) / height) for mask in pixel_mask
+    ]
+
+
+def target(
+    row: dict[str, Any],
+    phrases: list[str],
+    mapping: dict[str, str] | None = None,
+    scale: tuple[float, float] = (1.0, 1.0),
+) -> dict[str, Any]:
+    """One image's labels as transformers wants them: phrase indices and (cx, cy, w, h) boxes in 0..1 of the
+    (padded) canvas, ``scale`` being the share of it the image fills."""
     import torch
 
     if len(row["boxes"]) != len(row["labels"]):
@@ -124,6 +141,7 @@ def target(row: dict[str, Any], phrases: list[str], mapping: dict[str, str] | No
         ],
         dim=-1,
     )
+    centres = centres * torch.tensor([scale[0], scale[1], scale[0], scale[1]])
     mapping = mapping or {}
     names = [mapping.get(label.strip().lower(), label.strip().lower()) for label in row["labels"]]
     classes = torch.tensor([phrases.index(name) for name in names], dtype=torch.long)
@@ -173,17 +191,25 @@ def predict(
 ) -> list[list[dict[str, Any]]]:
     """The handler's detections for photos on disk (the same path the endpoint takes), ``batch`` a request."""
     from grounding_dino import inference
+    from PIL import Image
 
-    results: list[list[dict[str, Any]]] = []
-    for start in range(0, len(paths), batch):
-        body = {
-            "images": [base64.b64encode(Path(p).read_bytes()).decode() for p in paths[start : start + batch]],
-            "prompt": prompt,
-            "box_threshold": box_threshold,
-            "text_threshold": 0.25,
-        }
-        query = inference.input_fn(json.dumps(body), "application/json")
-        results += inference.predict_fn(query, detector).results
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for index, path in enumerate(paths):  # one size a request: boxes are fractions of a batch's padded canvas
+        with Image.open(path) as image:
+            by_size.setdefault(image.size, []).append(index)
+    results: list[list[dict[str, Any]]] = [[] for _ in paths]
+    for indices in by_size.values():
+        for start in range(0, len(indices), batch):
+            chunk = indices[start : start + batch]
+            body = {
+                "images": [base64.b64encode(Path(paths[i]).read_bytes()).decode() for i in chunk],
+                "prompt": prompt,
+                "box_threshold": box_threshold,
+                "text_threshold": 0.25,
+            }
+            query = inference.input_fn(json.dumps(body), "application/json")
+            for i, found in zip(chunk, inference.predict_fn(query, detector).results, strict=True):
+                results[i] = found
     return results
 
 
@@ -223,9 +249,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     def loss_of(batch: list[dict[str, Any]]) -> Any:
         images = [image_of(row["image"]) for row in batch]
-        inputs = to_model(processor(images=images, text=[prompt] * len(batch), return_tensors="pt"), model)
-        labels = [on_device(target(row, phrases, mapping), model_device(model)) for row in batch]
-        return model(**inputs, labels=labels).loss
+        inputs = processor(images=images, text=[prompt] * len(batch), return_tensors="pt")
+        scales = padded_scales(inputs.get("pixel_mask"), len(batch))
+        labels = [
+            on_device(target(row, phrases, mapping, scale), model_device(model))
+            for row, scale in zip(batch, scales, strict=True)
+        ]
+        return model(**to_model(inputs, model), labels=labels).loss
 
     def evaluate() -> dict[str, float]:
         shown = val[

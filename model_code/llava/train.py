@@ -61,6 +61,11 @@ class LlavaArguments(RunArguments, LoraArguments):
     )
     lora_rank: int = help_field(16, help="LoRA rank r")
     train_projector: bool = help_field(False, help="also train the multi-modal projector")
+    lora_targets: str = help_field(
+        LANGUAGE_LORA_TARGETS,
+        help="regex of the modules LoRA adapts (default: the language model's q_proj and v_proj; the vision "
+        "tower's stay as they are)",
+    )
     steps: int = help_field(300, help="optimiser steps")
     batch_size: int = help_field(4, help="chats per step")
     lr: float = help_field(2e-4, help="peak learning rate")
@@ -117,16 +122,58 @@ def to_dataset(photos: Sequence[LabelledPhoto], question: str) -> Any:
 
 
 def collator(processor: Any) -> Any:
-    """Dataset rows → :func:`batch_inputs` (answer-only labels), as TRL's ``data_collator``."""
+    """Dataset rows → one padded batch with answer-only labels (:func:`batch_inputs`), as TRL's
+    ``data_collator``. Each example's inputs are computed once and kept: the image processing (LLaVA-NeXT's
+    any-resolution tiles) costs more than a tiny model's step, and it gives the same tensors every time."""
+    import torch
 
-    def collate(rows: list[dict[str, Any]]) -> Any:
-        examples, questions = [], []
-        for row in rows:
-            chat = json.loads(row["messages"])
-            text = next(c["text"] for c in chat[0]["content"] if c.get("type") == "text")
-            examples.append((Path(row["images"][0]), row["label"]))
-            questions.append(text)
-        return batch_inputs(processor, examples, questions)
+    cache: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def one(row: dict[str, Any]) -> dict[str, Any]:
+        chat = json.loads(row["messages"])
+        text = next(c["text"] for c in chat[0]["content"] if c.get("type") == "text")
+        key = (row["images"][0], text, row["label"])
+        if key not in cache:
+            inputs = batch_inputs(processor, [(Path(row["images"][0]), row["label"])], [text])
+            cache[key] = {name: value[0] for name, value in inputs.items()}
+        return cache[key]
+
+    def collate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        items = [one(row) for row in rows]
+        length = max(len(item["input_ids"]) for item in items)
+        pad = processor.tokenizer.pad_token_id
+
+        def padded(name: str, value: int) -> Any:
+            return torch.stack(
+                [
+                    torch.nn.functional.pad(item[name], (0, length - len(item[name])), value=value)
+                    for item in items
+                ]
+            )
+
+        batch = {
+            "input_ids": padded("input_ids", pad),
+            "attention_mask": padded("attention_mask", 0),
+            "labels": padded("labels", -100),
+        }
+        if "pixel_values" in items[0]:
+            tiles = max(item["pixel_values"].shape[0] for item in items)
+            batch["pixel_values"] = torch.stack(
+                [
+                    torch.cat(
+                        [
+                            item["pixel_values"],
+                            item["pixel_values"].new_zeros(
+                                tiles - item["pixel_values"].shape[0], *item["pixel_values"].shape[1:]
+                            ),
+                        ]
+                    )
+                    for item in items
+                ]
+            )
+        if "image_sizes" in items[0]:
+            batch["image_sizes"] = torch.stack([item["image_sizes"] for item in items])
+        return batch
 
     return collate
 
@@ -193,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args.base_model, dtype=base_dtype(args.base_dtype)
     )
     model = add_lora(
-        base, LANGUAGE_LORA_TARGETS, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout
+        base, args.lora_targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout
     )
     if args.train_projector:
         for name, parameter in model.named_parameters():

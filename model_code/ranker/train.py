@@ -111,20 +111,30 @@ def draw_pairs(
 
 
 class Images:
-    """Decoded training photos, each read once."""
+    """Decoded training photos, each read once; and the frozen text encoder's vector of each hotel text,
+    computed once (it never changes while training)."""
 
     def __init__(self) -> None:
         self.cache: dict[Path, Any] = {}
+        self.texts: dict[str, Any] = {}
 
     def __call__(self, path: Path) -> Any:
         if path not in self.cache:
             self.cache[path] = load_rgb(path)
         return self.cache[path]
 
+    def text_vectors(self, ranker: CoverRanker, texts: Sequence[str]) -> Any:
+        import torch
+
+        missing = sorted(set(texts) - set(self.texts))
+        if missing:
+            self.texts.update(zip(missing, ranker.encode_text(missing), strict=True))
+        return torch.stack([self.texts[text] for text in texts])
+
 
 def _margins(ranker: CoverRanker, pairs: Sequence[Pair], images: Images) -> Any:
     """``s1 - s2`` for each pair, through the same module the endpoint serves."""
-    texts = ranker.encode_text([pair.text for pair in pairs])
+    texts = images.text_vectors(ranker, [pair.text for pair in pairs])
     first = ranker.encode_images(ranker.pixels([images(pair.first) for pair in pairs]))
     second = ranker.encode_images(ranker.pixels([images(pair.second) for pair in pairs]))
     return ranker(texts, first) - ranker(texts, second)

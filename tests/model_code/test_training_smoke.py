@@ -153,20 +153,22 @@ def test_grounding_dino_train_main_learns_boxes_of_the_search_layout_then_model_
     """Catalog boxes (products_truth.json) and street boxes, mapped to the service's prompt's phrases."""
     out = tmp_path / "model"
     train = import_model_code("grounding_dino.train")
-    options = ["--steps", "48", "--batch-size", "4", "--lr", "2e-3", "--val-fraction", "0"]
+    options = ["--steps", "12", "--batch-size", "4", "--lr", "1e-3", "--val-fraction", "0"]
     options += ["--prompt", "clothes . pants . hats . shoes", "--label-map", "shirt=clothes,hat=hats"]
     summary = train.main(train_args(search_set, out, tiny_model("grounding_dino"), *options))
-    assert summary["steps"] == 48 and summary["prompt"] == "clothes . pants . hats . shoes ."
-    assert summary["loss_fell"], record(out)["losses"]
+    assert summary["steps"] == 12 and summary["prompt"] == "clothes . pants . hats . shoes ."
+    # random photos each step make a 12-step DETR loss noisy: learning is asserted on a fixed batch below
+    assert all(math.isfinite(v) for v in record(out)["losses"])
     assert changed_tensors(tiny_model("grounding_dino"), out) > 0
     handler = import_model_code("grounding_dino.inference")
     prediction = handler.predict_fn(handler.input_fn(jpeg_bytes, "image/jpeg"), handler.model_fn(str(out)))
     assert isinstance(prediction.results[0], list)
 
 
-def test_grounding_dino_train_reads_annotations_jsonl(
+def test_grounding_dino_train_reads_annotations_jsonl_and_learns_them(
     tiny_model: Callable[[str], Path], tmp_path: Path
 ) -> None:
+    """Every step on the same four photos (the batch is the whole set): the DETR loss must fall."""
     data = tmp_path / "train"
     images = write_images(data / "photos", 4, PHOTO)
     rows = [
@@ -175,20 +177,12 @@ def test_grounding_dino_train_reads_annotations_jsonl(
     ]
     write_jsonl(data / "annotations.jsonl", rows)
     train = import_model_code("grounding_dino.train")
-    summary = train.main(
-        train_args(
-            data,
-            tmp_path / "m",
-            tiny_model("grounding_dino"),
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--val-fraction",
-            "0",
-        )
-    )
-    assert summary["steps"] == 2 and summary["prompt"] == "hats . shoes ."
+    options = ["--steps", "15", "--batch-size", "4", "--lr", "1e-3", "--max-grad-norm", "1.0"]
+    options += ["--val-fraction", "0", "--negatives", "0"]
+    summary = train.main(train_args(data, tmp_path / "m", tiny_model("grounding_dino"), *options))
+    assert summary["steps"] == 15 and summary["prompt"] == "hats . shoes ."
+    assert summary["loss_fell"], record(tmp_path / "m")["losses"]
+    assert changed_tensors(tiny_model("grounding_dino"), tmp_path / "m") > 0
     with pytest.raises(ValueError, match="not phrases of the prompt"):
         train.main(
             train_args(data, tmp_path / "n", tiny_model("grounding_dino"), "--prompt", "bags", "--steps", "1")

