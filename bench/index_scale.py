@@ -193,7 +193,11 @@ def configure(index: Any, setting: dict[str, int]) -> None:
     if "efSearch" in setting:
         _hnsw_of(index).efSearch = setting["efSearch"]
     if "nprobe" in setting:
-        faiss.extract_index_ivf(index).nprobe = setting["nprobe"]
+        ivf = faiss.extract_index_ivf(index)
+        ivf.nprobe = setting["nprobe"]
+        quantizer = faiss.downcast_index(ivf.quantizer)
+        if hasattr(quantizer, "hnsw"):  # an HNSW coarse quantizer must look at least as wide as nprobe
+            quantizer.hnsw.efSearch = max(64, 2 * setting["nprobe"])
 
 
 def estimate_bytes(family: str, factory: str, n: int, dim: int) -> int:
@@ -207,7 +211,8 @@ def estimate_bytes(family: str, factory: str, n: int, dim: int) -> int:
         m = int(parts[0].removeprefix("HNSW"))
         size += n * (codes[parts[1]] + 4 * 2 * m + 4 * m * m / (m - 1) / m + 12)
     else:
-        nlist = ivf_lists(n)
+        lists = parts[0].removeprefix("IVF").split("_")[0]
+        nlist = int(lists) if lists.isdigit() else ivf_lists(n)
         code = parts[1]
         per = codes.get(code) or int(code.removeprefix("PQ").split("x")[0]) / 2
         size += n * (per + 8) + nlist * dim * 4
@@ -243,6 +248,34 @@ CANDIDATES = [
         "ivf_pq4fs_refine",
         "IVF{nlist},PQ192x4fs,RFlat",
         tuple({"nprobe": p, "k_factor": f} for p in (16, 32, 64, 128, 256) for f in (8, 16)),
+        0,
+    ),
+    Candidate(  # twice the code bits (4 bits a dimension): fewer candidates to re-rank for the same recall
+        "ivf_pq384x4fs_rflat",
+        "ivf_pq4fs_refine",
+        "IVF{nlist},PQ384x4fs,RFlat",
+        tuple({"nprobe": p, "k_factor": f} for p in (32, 48, 64, 96) for f in (4, 8, 16)),
+        0,
+    ),
+    Candidate(  # fewer, longer lists: a quarter of the centroids to compare each query with
+        "ivf1024_pq384x4fs_rflat",
+        "ivf_pq4fs_refine",
+        "IVF1024,PQ384x4fs,RFlat",
+        tuple({"nprobe": p, "k_factor": f} for p in (8, 12, 16, 24) for f in (4, 8)),
+        0,
+    ),
+    Candidate(
+        "ivf_hnsw_pq384x4fs_rflat",
+        "ivf_hnsw_pq4fs_refine",
+        "IVF{nlist}_HNSW32,PQ384x4fs,RFlat",
+        tuple({"nprobe": p, "k_factor": f} for p in (48, 64, 96) for f in (4, 8)),
+        0,
+    ),
+    Candidate(  # the same codes, the lists found through an HNSW graph of the centroids (no scan of them)
+        "ivf_hnsw_pq4fs_rflat",
+        "ivf_hnsw_pq4fs_refine",
+        "IVF{nlist}_HNSW32,PQ192x4fs,RFlat",
+        tuple({"nprobe": p, "k_factor": f} for p in (32, 48, 64, 96) for f in (16, 32, 64)),
         0,
     ),
 ]
@@ -291,7 +324,7 @@ def measure(
         ivf = faiss.try_extract_index_ivf(index)
         if ivf is not None:
             ivf.cp.niter = 10
-        wanted = 40 * ivf_lists(n) if ivf is not None else 50_000
+        wanted = max(40 * ivf.nlist, 50_000) if ivf is not None else 50_000
         sample = np.random.default_rng(1).choice(n, min(n, wanted), replace=False)
         index.train(catalog.photos[np.sort(sample)])
     for start in range(0, n, 100_000):  # in batches, as ingestion adds them

@@ -107,7 +107,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     app = _services()  # builds any missing tiny model
     from vitrine_dev.training.demo_models import install
 
-    installed = install(s, app.catalog.count_products())
+    hotels = app.hotels().count_hotels() if app.hotel_catalog is not None else 0
+    installed = install(s, {"catalog": app.catalog.count_products(), "hotels": hotels})
     if installed:
         from vitrine import wiring
 

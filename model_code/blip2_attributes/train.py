@@ -59,6 +59,13 @@ class Blip2Arguments(RunArguments, LoraArguments):
     train_qformer: bool = help_field(
         False, help="also train the Q-Former, its queries and the language projection"
     )
+    train_vision: bool = help_field(
+        False, help="also train the vision tower (a base that never saw products)"
+    )
+    train_language_model: bool = help_field(
+        False,
+        help="also train every language-model weight beside the adapter (a random base has no language to keep)",
+    )
     steps: int = help_field(300, help="optimiser steps")
     batch_size: int = help_field(8, help="questions per step")
     lr: float = help_field(1e-4, help="peak learning rate")
@@ -72,6 +79,19 @@ def lora_targets(model_type: str) -> list[str]:
             f"no LoRA targets for language model {model_type!r}; known: {', '.join(LORA_TARGETS)}"
         )
     return LORA_TARGETS[model_type]
+
+
+def trained_parts(args: Blip2Arguments) -> tuple[str, ...]:
+    """Name parts of the base weights trained beside the adapter (``--train-qformer``, ``--train-vision``,
+    ``--train-language-model``)."""
+    parts: tuple[str, ...] = ()
+    if args.train_qformer:
+        parts += ("qformer", "query_tokens", "language_projection")
+    if args.train_vision:
+        parts += ("vision_model",)
+    if args.train_language_model:
+        parts += ("language_model",)
+    return parts
 
 
 def read_examples(folder: Path) -> list[dict[str, Any]]:
@@ -156,10 +176,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     decoder_only = base.config.use_decoder_only_language_model
     targets = lora_targets(base.config.text_config.model_type)
     model = add_lora(base, targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout)
-    if args.train_qformer:
-        for name, parameter in model.named_parameters():
-            if any(part in name for part in ("qformer", "query_tokens", "language_projection")):
-                parameter.requires_grad_(True)
+    for name, parameter in model.named_parameters():
+        if "lora_" not in name and any(part in name for part in trained_parts(args)):
+            parameter.requires_grad_(True)
     model = to_training_device(model)
 
     def batch_at(step: int) -> list[dict[str, Any]]:

@@ -60,6 +60,7 @@ class DetectArguments(RunArguments):
     lr: float = help_field(1e-4, help="peak learning rate (AdamW)")
     weight_decay: float = help_field(1e-4, help="AdamW weight decay")
     max_grad_norm: float = help_field(0.1, help="gradient clipping")
+    focal_alpha: float = help_field(0.0, help="focal loss weight of the positives (0: the model's, 0.25)")
     batch_size: int = help_field(4, help="photos per step")
 
 
@@ -108,25 +109,12 @@ def categories(rows: list[dict[str, Any]]) -> list[str]:
     return phrases_of(rows, "", "")[1]
 
 
-def padded_scales(pixel_mask: Any, count: int) -> list[tuple[float, float]]:
-    """Per image of a batch, the share (width, height) of the padded canvas its pixels fill: the processor pads
-    a batch to its largest image, and the model's boxes are fractions of that canvas."""
-    if pixel_mask is None:
-        return [(1.0, 1.0)] * count
-    height, width = pixel_mask.shape[-2:]
-    return [
-        (float(mask.any(dim=0).sum()) / width, float(mask.any(dim=1).sum()) / height) for mask in pixel_mask
-    ]
-
-
-def target(
-    row: dict[str, Any],
-    phrases: list[str],
-    mapping: dict[str, str] | None = None,
-    scale: tuple[float, float] = (1.0, 1.0),
-) -> dict[str, Any]:
+def target(row: dict[str, Any], phrases: list[str], mapping: dict[str, str] | None = None) -> dict[str, Any]:
     """One image's labels as transformers wants them: phrase indices and (cx, cy, w, h) boxes in 0..1 of the
-    (padded) canvas, ``scale`` being the share of it the image fills."""
+    image itself, not of the batch's padded canvas: GroundingDINO's proposals and reference points are
+    fractions of each image's valid (unpadded) region (``valid_ratios``), and so are the boxes it predicts,
+    which is what ``inference`` returns for any batch. Scaling targets to the canvas taught the model
+    contradictory frames for the same photo depending on what it was batched with."""
     import torch
 
     if len(row["boxes"]) != len(row["labels"]):
@@ -141,7 +129,6 @@ def target(
         ],
         dim=-1,
     )
-    centres = centres * torch.tensor([scale[0], scale[1], scale[0], scale[1]])
     mapping = mapping or {}
     names = [mapping.get(label.strip().lower(), label.strip().lower()) for label in row["labels"]]
     classes = torch.tensor([phrases.index(name) for name in names], dtype=torch.long)
@@ -220,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     seed_all(args.seed)
     detector = model_fn(str(args.base_model))  # on runtime.device(): a GPU job trains on the GPU
     model, processor = detector.model.float().train(), detector.processor
+    if args.focal_alpha:
+        model.config.focal_alpha = args.focal_alpha
     if not args.train_backbones:
         for frozen in (model.model.backbone, model.model.text_backbone):
             frozen.requires_grad_(False)
@@ -249,13 +238,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     def loss_of(batch: list[dict[str, Any]]) -> Any:
         images = [image_of(row["image"]) for row in batch]
-        inputs = processor(images=images, text=[prompt] * len(batch), return_tensors="pt")
-        scales = padded_scales(inputs.get("pixel_mask"), len(batch))
-        labels = [
-            on_device(target(row, phrases, mapping, scale), model_device(model))
-            for row, scale in zip(batch, scales, strict=True)
-        ]
-        return model(**to_model(inputs, model), labels=labels).loss
+        inputs = to_model(processor(images=images, text=[prompt] * len(batch), return_tensors="pt"), model)
+        labels = [on_device(target(row, phrases, mapping), model_device(model)) for row in batch]
+        return model(**inputs, labels=labels).loss
 
     def evaluate() -> dict[str, float]:
         shown = val[

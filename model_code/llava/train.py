@@ -20,8 +20,10 @@ Run as a SageMaker training job (``source_dir=model_code``, ``entry_point=llava/
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,11 @@ class LlavaArguments(RunArguments, LoraArguments):
     )
     lora_rank: int = help_field(16, help="LoRA rank r")
     train_projector: bool = help_field(False, help="also train the multi-modal projector")
+    train_modules: str = help_field(
+        "",
+        help="regex of parameter names trained in full beside the adapter (e.g. 'lm_head|norm' for a base "
+        "whose output head was never trained; default none)",
+    )
     lora_targets: str = help_field(
         LANGUAGE_LORA_TARGETS,
         help="regex of the modules LoRA adapts (default: the language model's q_proj and v_proj; the vision "
@@ -69,6 +76,11 @@ class LlavaArguments(RunArguments, LoraArguments):
     steps: int = help_field(300, help="optimiser steps")
     batch_size: int = help_field(4, help="chats per step")
     lr: float = help_field(2e-4, help="peak learning rate")
+    balance: float = help_field(
+        0.0,
+        help="label balance of the batches: each photo is drawn with weight (photos of its label)^-balance "
+        "(0: as the data has them; 1: every label equally often)",
+    )
     val_fraction: float = help_field(0.0, help="share of hotels held out for validation (default none)")
     max_new_tokens: int = help_field(16, help="validation: tokens generated per answer")
 
@@ -178,6 +190,14 @@ def collator(processor: Any) -> Any:
     return collate
 
 
+def label_weights(labels: Sequence[str], balance: float) -> list[float]:
+    """Each row's draw weight for ``--balance``: ``count(label) ** -balance``, scaled to average 1."""
+    counts = Counter(labels)
+    weights = [counts[label] ** -balance for label in labels]
+    mean = sum(weights) / len(weights)
+    return [w / mean for w in weights]
+
+
 def answer(
     model: Any, processor: Any, photos: Sequence[LabelledPhoto], question: str, max_new_tokens: int
 ) -> list[str]:
@@ -242,10 +262,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     model = add_lora(
         base, args.lora_targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout
     )
-    if args.train_projector:
-        for name, parameter in model.named_parameters():
-            if "multi_modal_projector" in name:
-                parameter.requires_grad_(True)
+    full = re.compile(args.train_modules) if args.train_modules else None
+    for name, parameter in model.named_parameters():
+        if (args.train_projector and "multi_modal_projector" in name) or (full and full.search(name)):
+            parameter.requires_grad_(True)
     from common.runtime import device
 
     history = History()
@@ -283,7 +303,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         fp16=args.mixed_precision == "fp16",
         dataloader_num_workers=0,
     )
-    trainer = SFTTrainer(
+
+    class Trainer(SFTTrainer):
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            if not args.balance or dataset is None:
+                return super()._get_train_sampler(train_dataset)
+            import torch
+
+            generator = torch.Generator().manual_seed(args.seed)
+            weights = label_weights(dataset["label"], args.balance)
+            return torch.utils.data.WeightedRandomSampler(weights, len(weights), generator=generator)
+
+    trainer = Trainer(
         model=model,
         args=config,
         train_dataset=to_dataset(photos, args.question),

@@ -38,6 +38,18 @@ class RankerConfig:
     text_dim: int
     hidden_dim: int = 256
     max_text_tokens: int = 256
+    text_pooling: str = "cls"
+    """How the text encoder's tokens become one vector: ``cls`` (BGE's) or ``mean`` over the real tokens (what
+    sentence-transformers encoders such as all-MiniLM-L6-v2 were trained with: their CLS is not a sentence
+    vector). Read from the encoder's ``1_Pooling/config.json`` when it has one."""
+
+
+def text_pooling_of(text_dir: str | Path) -> str:
+    """The pooling a sentence-transformers folder declares (``1_Pooling/config.json``); ``cls`` otherwise."""
+    declared = Path(text_dir) / "1_Pooling" / "config.json"
+    if declared.is_file() and json.loads(declared.read_text()).get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "cls"
 
 
 class CoverRanker(nn.Module):
@@ -85,8 +97,13 @@ class CoverRanker(nn.Module):
         )
         tokens = {name: value.to(self.device) for name, value in tokens.items()}
         with torch.no_grad():
-            hidden = self.text_encoder(**tokens).last_hidden_state[:, 0]
-        return nn.functional.normalize(hidden, dim=-1)
+            hidden = self.text_encoder(**tokens).last_hidden_state
+        if self.config.text_pooling == "mean":
+            mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        else:
+            pooled = hidden[:, 0]
+        return nn.functional.normalize(pooled, dim=-1)
 
     def pixels(self, images: list[Any]) -> torch.Tensor:
         """The image processor's tensor for a list of RGB PIL images."""
@@ -127,7 +144,7 @@ class CoverRanker(nn.Module):
         (out_dir / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
     @classmethod
-    def from_encoders(cls, image_dir: str | Path, text_dir: str | Path, **sizes: int) -> CoverRanker:
+    def from_encoders(cls, image_dir: str | Path, text_dir: str | Path, **sizes: Any) -> CoverRanker:
         """A ranker with pretrained encoders and a fresh head: where training starts.
 
         The encoders load in float32 whatever dtype their checkpoints were saved in (transformers 5 otherwise
@@ -138,6 +155,7 @@ class CoverRanker(nn.Module):
 
         image_encoder = CLIPVisionModel.from_pretrained(image_dir, dtype=torch.float32)
         text_encoder = AutoModel.from_pretrained(text_dir, add_pooling_layer=False, dtype=torch.float32)
+        sizes.setdefault("text_pooling", text_pooling_of(text_dir))
         config = RankerConfig(
             image_dim=image_encoder.config.hidden_size, text_dim=text_encoder.config.hidden_size, **sizes
         )
@@ -154,7 +172,11 @@ class CoverRanker(nn.Module):
         """Load a folder written by :meth:`save_pretrained` (a training output or an extracted artifact)."""
         model_dir = Path(model_dir)
         config = RankerConfig(**json.loads((model_dir / CONFIG_NAME).read_text()))
-        sizes = {"hidden_dim": config.hidden_dim, "max_text_tokens": config.max_text_tokens}
+        sizes = {
+            "hidden_dim": config.hidden_dim,
+            "max_text_tokens": config.max_text_tokens,
+            "text_pooling": config.text_pooling,
+        }
         ranker = cls.from_encoders(model_dir / IMAGE_DIR, model_dir / TEXT_DIR, **sizes)
         weights = load_file(str(model_dir / HEAD_NAME))
         for name in ("projector", "head"):

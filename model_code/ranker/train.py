@@ -111,17 +111,27 @@ def draw_pairs(
 
 
 class Images:
-    """Decoded training photos, each read once; and the frozen text encoder's vector of each hotel text,
-    computed once (it never changes while training)."""
+    """Decoded training photos, each read once, and their pixel tensors, each computed once (the image
+    processor is deterministic and costs more than a small tower's step); and the frozen text encoder's
+    vector of each hotel text, computed once (it never changes while training)."""
 
     def __init__(self) -> None:
         self.cache: dict[Path, Any] = {}
         self.texts: dict[str, Any] = {}
+        self.tensors: dict[Path, Any] = {}
 
     def __call__(self, path: Path) -> Any:
         if path not in self.cache:
             self.cache[path] = load_rgb(path)
         return self.cache[path]
+
+    def pixels(self, ranker: CoverRanker, paths: Sequence[Path]) -> Any:
+        import torch
+
+        missing = [path for path in dict.fromkeys(paths) if path not in self.tensors]
+        if missing:
+            self.tensors.update(zip(missing, ranker.pixels([self(path) for path in missing]), strict=True))
+        return torch.stack([self.tensors[path] for path in paths])
 
     def text_vectors(self, ranker: CoverRanker, texts: Sequence[str]) -> Any:
         import torch
@@ -135,8 +145,8 @@ class Images:
 def _margins(ranker: CoverRanker, pairs: Sequence[Pair], images: Images) -> Any:
     """``s1 - s2`` for each pair, through the same module the endpoint serves."""
     texts = images.text_vectors(ranker, [pair.text for pair in pairs])
-    first = ranker.encode_images(ranker.pixels([images(pair.first) for pair in pairs]))
-    second = ranker.encode_images(ranker.pixels([images(pair.second) for pair in pairs]))
+    first = ranker.encode_images(images.pixels(ranker, [pair.first for pair in pairs]))
+    second = ranker.encode_images(images.pixels(ranker, [pair.second for pair in pairs]))
     return ranker(texts, first) - ranker(texts, second)
 
 

@@ -39,26 +39,35 @@ def tiny(home: Path, model: str) -> Path:
 def test_a_fresh_home_gets_the_demo_models_in_place_of_tiny_ones(committed: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     tiny(home, "dino_embed")
-    assert demo_models.install(settings(home), catalog_products=0) == list(demo_models.RECIPES)
+    assert demo_models.install(settings(home), {}) == list(demo_models.RECIPES)
     for model in demo_models.RECIPES:
         assert (home / "models" / model / demo_models.MARKER).is_file()
     assert not (home / "models" / "dino_embed" / "VITRINE_TINY_MODEL").exists()
-    assert demo_models.install(settings(home), catalog_products=0) == []  # installed already
+    assert demo_models.install(settings(home), {}) == []  # installed already
 
 
 def test_a_catalog_indexed_with_tiny_vectors_keeps_its_models(committed: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     tiny(home, "dino_embed")
-    assert demo_models.install(settings(home), catalog_products=12) == []
+    assert demo_models.install(settings(home), {"catalog": 12, "hotels": 3}) == []
     assert (home / "models" / "dino_embed" / "VITRINE_TINY_MODEL").is_file()
+
+
+def test_each_model_waits_for_its_own_store_to_be_empty(committed: Path, tmp_path: Path) -> None:
+    """Hotels labelled by the tiny labeller keep it; an empty catalog still gets the demo embedder."""
+    home = tmp_path / "home"
+    tiny(home, "dino_embed")
+    tiny(home, "llava")
+    assert demo_models.install(settings(home), {"catalog": 0, "hotels": 4}) == ["dino_embed"]
+    assert (home / "models" / "llava" / "VITRINE_TINY_MODEL").is_file()
 
 
 def test_configured_or_own_weights_are_never_replaced(committed: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    own = home / "models" / "grounding_dino"
+    own = home / "models" / "llava"
     own.mkdir(parents=True)
     (own / "config.json").write_text('{"mine": true}')
-    installed = demo_models.install(settings(home, dino_embed_dir=str(tmp_path / "real")), catalog_products=0)
+    installed = demo_models.install(settings(home, dino_embed_dir=str(tmp_path / "real")), {})
     assert installed == []
     assert json.loads((own / "config.json").read_text()) == {"mine": True}
 

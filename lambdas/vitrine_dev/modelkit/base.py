@@ -116,8 +116,30 @@ def blip2_words() -> list[str]:
     return sorted({*WORDS.split(), *(w for text in [*values, *questions] for w in _words(text)), "-"})
 
 
-def build_blip2(out_dir: Path) -> None:
-    """A small random BLIP-2 (T5) with the attribute vocabulary, the tiny one's shape at 64 px."""
+BLIP2_IMAGE = 64
+BLIP2_PATCH = 8
+BLIP2_QUERIES = 4
+
+
+def build_blip2(
+    out_dir: Path,
+    *,
+    side: int = BLIP2_IMAGE,
+    patch: int = BLIP2_PATCH,
+    queries: int = BLIP2_QUERIES,
+    vision: dict[str, int] | None = None,
+    cross_attention_frequency: int = 2,
+    init: float = 0.02,
+    vision_init: float | None = None,
+    dropout: float = 0.1,
+) -> None:
+    """A small random BLIP-2 (T5) with the attribute vocabulary.
+
+    Every part is initialised as a model to be trained: ``Blip2VisionConfig`` defaults to an initializer range
+    of 1e-10 (it expects pretrained weights), which leaves a vision tower that sees nothing, and BLIP-2 zeroes
+    its query tokens, which makes every query the same; both get the Q-Former's 0.02 here.
+    """
+    import torch
     from transformers import (
         Blip2Config,
         Blip2ForConditionalGeneration,
@@ -128,22 +150,30 @@ def build_blip2(out_dir: Path) -> None:
     )
     from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
 
-    from vitrine_dev.modelkit.tiny.blip2_attributes import NUM_QUERY_TOKENS, SPECIAL_TOKENS
+    from vitrine_dev.modelkit.tiny.blip2_attributes import SPECIAL_TOKENS
 
-    side = 64
     tokenizer = word_tokenizer(
         blip2_words(), SPECIAL_TOKENS, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
     )
     processor = Blip2Processor(
         image_processor=BlipImageProcessorPil(size={"height": side, "width": side}),
         tokenizer=tokenizer,
-        num_query_tokens=NUM_QUERY_TOKENS,
+        num_query_tokens=queries,
     )
     vocab_size = len(processor.tokenizer)
+    tower = vision or WIDTH
     config = Blip2Config(
-        vision_config=Blip2VisionConfig(**WIDTH, image_size=side, patch_size=8),
+        vision_config=Blip2VisionConfig(
+            **tower, image_size=side, patch_size=patch, initializer_range=vision_init or init
+        ),
         qformer_config=Blip2QFormerConfig(
-            **WIDTH, vocab_size=vocab_size, encoder_hidden_size=WIDTH["hidden_size"]
+            **WIDTH,
+            vocab_size=vocab_size,
+            encoder_hidden_size=tower["hidden_size"],
+            cross_attention_frequency=cross_attention_frequency,
+            initializer_range=init,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
         ),
         text_config=T5Config(
             vocab_size=vocab_size,
@@ -152,15 +182,18 @@ def build_blip2(out_dir: Path) -> None:
             d_ff=128,
             num_layers=2,
             num_heads=4,
+            dropout_rate=dropout,
             decoder_start_token_id=tokenizer.pad_token_id,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         ),
-        num_query_tokens=NUM_QUERY_TOKENS,
+        num_query_tokens=queries,
         image_token_index=processor.tokenizer.convert_tokens_to_ids("<image>"),
     )
     with seeded():
         model = Blip2ForConditionalGeneration(config).eval()
+        with torch.no_grad():
+            model.query_tokens.normal_(0.0, config.qformer_config.initializer_range)
     save_model(out_dir, model, processor)
 
 
@@ -176,8 +209,8 @@ def minilm_dir() -> Path | None:
 
 def build_ranker(out_dir: Path) -> None:
     """A cover ranker whose text encoder is a real one (all-MiniLM-L6-v2, frozen, as the published solution
-    freezes BGE) and whose image tower is a small random CLIP at 64 px (trained); without the MiniLM wheel,
-    the tiny ranker."""
+    freezes BGE; mean-pooled, as it was trained) and whose image tower is a small random CLIP seeing the whole
+    photo at 64 px (trained); without the MiniLM wheel, the tiny ranker."""
     text = minilm_dir()
     if text is None:
         from vitrine_dev.modelkit.tiny.ranker import build
@@ -196,9 +229,11 @@ def build_ranker(out_dir: Path) -> None:
     with tempfile.TemporaryDirectory() as scratch, seeded():
         image = CLIPVisionModel(CLIPVisionConfig(**WIDTH, image_size=side, patch_size=8))
         image.save_pretrained(scratch)
-        CLIPImageProcessorPil(
-            size={"shortest_edge": side}, crop_size={"height": side, "width": side}
-        ).save_pretrained(scratch)
+        # The whole photo, squeezed to a square: a centre crop would cut off the edges, where a cover's
+        # telling detail (the palm at the left, the sun at the right) often is.
+        CLIPImageProcessorPil(size={"height": side, "width": side}, do_center_crop=False).save_pretrained(
+            scratch
+        )
         ranker = model.CoverRanker.from_encoders(scratch, str(text), hidden_dim=128, max_text_tokens=128)
     ranker.eval().save_pretrained(out_dir)
 

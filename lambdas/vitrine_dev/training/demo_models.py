@@ -3,13 +3,14 @@
 ``make demo-models`` (:func:`build`) draws the demo catalog (``vitrine prepare``'s: 240 products, seed 7) and
 renders its products into new street scenes (street seed 1007: never the demo's own street photos), then runs
 ``model_code/dino_embed/train.py`` with the recipe below, measures it on the demo's street photos (with the
-crops ingestion makes: the detector's boxes) and writes each model's folder to ``demo-models/<model>/`` with its
+crops ingestion makes: the detector's boxes); it trains the hotel labeller (``model_code/llava/train.py``) on
+synthetic hotels and measures it on the demo's own hotels and writes each model's folder to ``demo-models/<model>/`` with its
 ``metrics.json``, ``loss_curve.png``, ``training_summary.json`` and a ``VITRINE_DEMO_MODEL`` file saying how it
 was made; ``demo-models/RECIPE.json`` and ``README.md`` hold the commands, seeds and figures.
 
 ``vitrine prepare`` (:func:`install`) copies them into ``VITRINE_HOME/models`` in place of the tiny random
-ones, when the home's catalog is still empty (vectors of different weights never share an index) and no
-``VITRINE_<MODEL>_DIR`` names other weights.
+ones, when the store they fill is still empty (the catalog for the embedder: vectors of different weights never
+share an index; the hotels for the labeller) and no ``VITRINE_<MODEL>_DIR`` names other weights.
 """
 
 from __future__ import annotations
@@ -48,13 +49,28 @@ class Recipe:
     runs: tuple[tuple[str, ...], ...]
     """The training runs in order; each after the first starts from the one before (``--base-model``)."""
     base: str | None = None
-    """A tiny builder whose random weights the first run starts from (None: the script builds from scratch)."""
+    """The random base (:func:`vitrine_dev.modelkit.base.build_base`) the first run starts from (None: the
+    script builds from scratch)."""
+    data: str = "search"
+    """What it learns from: ``search`` (the demo catalog and street photos) or ``hotels`` (labelled galleries)."""
+
+    @property
+    def job(self) -> str:
+        """The local store whose contents the model's outputs fill (install only while it is empty)."""
+        return "catalog" if self.data == "search" else "hotels"
 
     @property
     def args(self) -> tuple[str, ...]:
         """The first run's arguments (``make quality`` trains with these)."""
         return self.runs[0]
 
+
+LLAVA_ALL_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+"""LoRA on every linear layer of the language model: the base is random, not a pretrained LLM, so the q/v-only
+adapter of the published recipe has too little to work with."""
+TRAIN_HOTELS, TRAIN_HOTEL_SEED = 120, 101
+DEMO_HOTELS, DEMO_HOTEL_SEED = 24, 11
+"""The demo's hotels (``vitrine prepare``'s); the labeller trains on other hotels (seed 101), never these."""
 
 DETECTOR_MODEL = "grounding_dino"
 DETECTOR = "{detector}"
@@ -91,6 +107,27 @@ RECIPES = {
             ),
         ),
     ),
+    # the hotel labeller: LoRA on the language model, the projector and the output head trained in full (the
+    # random base's head has never produced a label word), labels drawn towards balance (rare scenes seen more)
+    "llava": Recipe(
+        "llava",
+        (
+            (
+                *("--steps", "400", "--batch-size", "8", "--lr", "3e-3", "--warmup-steps", "20"),
+                *(
+                    "--lora-targets",
+                    LLAVA_ALL_LINEAR,
+                    "--train-projector",
+                    "true",
+                    "--train-modules",
+                    "lm_head",
+                ),
+                *("--balance", "0.5", "--eval-every", "0", "--seed", "0"),
+            ),
+        ),
+        base="llava",
+        data="hotels",
+    ),
 }
 """What ``make demo-models`` trains. The detector is not among them: ``grounding_dino/train.py`` runs (``make
 quality`` measures it), but a DETR-style detector trained from random weights does not converge in a CPU
@@ -117,12 +154,12 @@ def commands(model: str) -> list[list[str]]:
         if number > 1:
             start = ["--base-model", f"<{model}-{number - 1}>"]
         else:
-            start = ["--base-model", f"<tiny {recipe.base}>"] if recipe.base else []
+            start = ["--base-model", f"<random {recipe.base} base>"] if recipe.base else []
         shown = [f"<tiny {DETECTOR_MODEL}>" if arg == DETECTOR else arg for arg in run]
         lines.append(
             [
-                *("python", f"model_code/{model}/train.py", "--train", "<search-train>"),
-                *("--validation", "<search-test>", "--model-dir", f"<{model}-{number}>"),
+                *("python", f"model_code/{model}/train.py", "--train", f"<{recipe.data}-train>"),
+                *("--validation", f"<{recipe.data}-test>", "--model-dir", f"<{model}-{number}>"),
                 *start,
                 *shown,
             ]
@@ -151,43 +188,65 @@ def search_sets(work: Path) -> Any:
     )
 
 
+def hotel_sets(work: Path) -> tuple[Path, Path]:
+    """Labelled galleries: training hotels (seed 101) and the demo's own hotels as the test set."""
+    from vitrine_dev.training import synthetic
+
+    train = synthetic.hotel_set(Path(work) / "hotels-train", hotels=TRAIN_HOTELS, seed=TRAIN_HOTEL_SEED)
+    test = synthetic.hotel_set(Path(work) / "hotels-test", hotels=DEMO_HOTELS, seed=DEMO_HOTEL_SEED)
+    return train, test
+
+
+def training_sets(recipe: Recipe, work: Path) -> tuple[Path, Path]:
+    """The (train, test) folders ``recipe`` learns from and is measured on."""
+    if recipe.data == "hotels":
+        return hotel_sets(work)
+    sets = search_sets(work)
+    return sets.train, sets.test
+
+
 def build(
     out: Path = DEMO_MODELS, work: Path | None = None, models: tuple[str, ...] = tuple(RECIPES)
 ) -> dict[str, Any]:
     """Train the demo models into ``out`` (scratch data under ``work``); returns the recipe record."""
+    from vitrine_dev.modelkit.base import build_base
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(work or REPO / ".vitrine" / "demo-training")
     work.mkdir(parents=True, exist_ok=True)
-    sets = search_sets(work)
     for model in models:
         recipe = RECIPES[model]
-        previous: Path | None = None
-        if recipe.base:
-            from vitrine_dev.modelkit.tiny import build_tiny
-
-            previous = build_tiny(work / "base", [recipe.base])[recipe.base]
+        train, test = training_sets(recipe, work)
+        previous = build_base(recipe.base, work / "base" / recipe.base) if recipe.base else None
         begun = time.perf_counter()
-        detector = demo_detector(work)
+        detector = demo_detector(work) if any(DETECTOR in run for run in recipe.runs) else None
         for number, run in enumerate(recipe.runs, start=1):
             target = work / "models" / f"{model}-{number}"
             shutil.rmtree(target, ignore_errors=True)
             shutil.rmtree(Path(f"{target}.checkpoints"), ignore_errors=True)
             args = [str(detector) if arg == DETECTOR else arg for arg in run]
             args += ["--base-model", str(previous)] if previous else []
-            run_training(model, sets.train, target, args, validation=sets.test)
+            run_training(model, train, target, args, validation=test)
             previous = target
         assert previous is not None
-        adopt(model, previous, round(time.perf_counter() - begun, 1), out=out, test=sets.test)
+        adopt(model, previous, round(time.perf_counter() - begun, 1), out=out, test=test, work=work)
     return json.loads((out / RECIPE_FILE).read_text())
 
 
 def adopt(
-    model: str, trained: Path, seconds: float, *, out: Path = DEMO_MODELS, test: Path, note: str = ""
+    model: str,
+    trained: Path,
+    seconds: float,
+    *,
+    out: Path = DEMO_MODELS,
+    test: Path,
+    work: Path,
+    note: str = "",
 ) -> dict[str, Any]:
-    """Measure ``trained`` (the recipe's last run) on the demo's street photos, mark it, copy it to
-    ``out/<model>`` and write its entry into the record; the entry."""
-    figures = evaluate(model, trained, test)
+    """Measure ``trained`` (the recipe's last run) on the demo's own data (street photos, hotels), mark it,
+    copy it to ``out/<model>`` and write its entry into the record; the entry."""
+    figures = evaluate(model, trained, test, work)
     (trained / MARKER).write_text(
         f"{model}: trained on the synthetic demo shop by `make demo-models`; the commands, seeds and figures "
         f"are in ../{RECIPE_FILE} and ../README.md, the curves in metrics.json and loss_curve.png\n"
@@ -256,10 +315,19 @@ def readme(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate(model: str, weights: Path, data: Path) -> dict[str, Any]:
-    """The model's own evaluation (``model_code/<model>/evaluate.py``) on ``data``."""
+def evaluate(model: str, weights: Path, data: Path, work: Path) -> dict[str, Any]:
+    """The model's own evaluation (``model_code/<model>/evaluate.py``) on ``data``, with the untrained
+    control (under ``untrained``)."""
     from vitrine_dev.training.runner import evaluate_model
 
+    recipe = RECIPES[model]
+    if recipe.base:
+        from vitrine_dev.modelkit.base import build_base
+
+        figures = evaluate_model(model, weights, data)
+        base = build_base(recipe.base, Path(work) / "base" / recipe.base)
+        figures["untrained"] = evaluate_model(model, base, data)
+        return figures
     figures = evaluate_model(model, weights, data, control=True)
     if model == "dino_embed":
         detector = demo_detector(Path(weights).parent)
@@ -268,17 +336,19 @@ def evaluate(model: str, weights: Path, data: Path) -> dict[str, Any]:
     return figures
 
 
-def install(s: Settings, catalog_products: int) -> list[str]:
+def install(s: Settings, filled: dict[str, int]) -> list[str]:
     """Copy the committed demo models into ``home/models`` for a tiny-profile home; the models installed.
 
-    Only where the model is not configured (``VITRINE_<MODEL>_DIR``), the home holds no weights of its own
-    (none, or tiny ones) and its catalog is empty: a catalog indexed with the tiny embedder keeps it, since
-    its vectors would not match the demo embedder's (``make clean`` or a new ``VITRINE_HOME`` starts afresh).
+    ``filled`` counts what each local store already holds (``catalog``: products, ``hotels``: hotels). A model
+    is installed only where it is not configured (``VITRINE_<MODEL>_DIR``), the home holds no weights of its
+    own for it (none, or tiny ones) and the store its outputs fill is empty: a catalog indexed with the tiny
+    embedder keeps it, since its vectors would not match the demo embedder's, and hotels labelled by the tiny
+    labeller keep their labels (``make clean`` or a new ``VITRINE_HOME`` starts afresh).
     """
     if s.profile != "local" or s.models.model_profile != "tiny" or not DEMO_MODELS.is_dir():
         return []
     installed = []
-    for model in RECIPES:
+    for model, recipe in RECIPES.items():
         source = DEMO_MODELS / model
         if s.models.model_dir(model) or not (source / "config.json").is_file():
             continue
@@ -288,7 +358,7 @@ def install(s: Settings, catalog_products: int) -> list[str]:
             continue  # installed already
         if current.is_file() and not (target / "VITRINE_TINY_MODEL").is_file():
             continue  # the operator's own weights
-        if catalog_products > 0:
+        if filled.get(recipe.job, 0) > 0:
             continue
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(source, target)

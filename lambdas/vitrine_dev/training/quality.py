@@ -27,7 +27,7 @@ from typing import Any
 
 from vitrine.config import REPO_MODEL_CODE
 from vitrine_dev.training import synthetic
-from vitrine_dev.training.demo_models import DETECT_PROMPT, LABEL_MAP, VIT
+from vitrine_dev.training.demo_models import DETECT_PROMPT, LABEL_MAP, RECIPES, VIT, hotel_sets
 
 QUALITY_MODELS = ("dino_embed", "grounding_dino", "ranker", "llava", "blip2_attributes")
 TARGETS = {
@@ -56,9 +56,6 @@ CHANCE = {
     "ranker": "chance_rank_at_1",
     "llava": "chance_label_accuracy",
 }
-LLAVA_ALL_LINEAR = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-"""LoRA on every linear layer of the language model: the quality base is random, not a pretrained LLM, so the
-q/v-only adapter of the published recipe has too little to work with."""
 RECIPE_ARGS: dict[str, tuple[str, ...]] = {
     "dino_embed": (
         *("--stage", "finetune", "--name", "quality-dino-vit-s96", *VIT),
@@ -69,18 +66,27 @@ RECIPE_ARGS: dict[str, tuple[str, ...]] = {
         *("--prompt", DETECT_PROMPT, "--label-map", LABEL_MAP),
         *("--steps", "200", "--batch-size", "4", "--lr", "2e-4", "--warmup-steps", "20", "--seed", "0"),
     ),
-    "ranker": ("--steps", "600", "--batch-size", "16", "--lr", "1e-3", "--warmup-steps", "30", "--seed", "0"),
-    "llava": (
-        *("--steps", "400", "--batch-size", "8", "--lr", "3e-3", "--warmup-steps", "20"),
-        *("--lora-targets", LLAVA_ALL_LINEAR, "--train-projector", "true", "--seed", "0"),
+    "ranker": (
+        "--steps",
+        "1200",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--warmup-steps",
+        "30",
+        "--seed",
+        "0",
     ),
+    "llava": RECIPES["llava"].args,
     "blip2_attributes": (
         *("--steps", "500", "--batch-size", "16", "--lr", "3e-3", "--warmup-steps", "20"),
         *("--train-qformer", "true", "--seed", "0"),
     ),
 }
 """Each model's training flags in ``make quality``, sized for the 15-minute budget on two cores (the demo's
-embedder trains longer: :data:`vitrine_dev.training.demo_models.RECIPES`)."""
+embedder trains longer; the demo's labeller is the one trained here:
+:data:`vitrine_dev.training.demo_models.RECIPES`)."""
 
 
 def _work(work: Path | None) -> Path:
@@ -96,8 +102,7 @@ def data_sets(root: Path, models: tuple[str, ...] = QUALITY_MODELS) -> dict[str,
         for model in ("dino_embed", "grounding_dino"):
             out[model] = (sets.train, sets.test)
     if {"ranker", "llava"} & set(models):
-        train = synthetic.hotel_set(root / "hotels-train", hotels=120, seed=101)
-        test = synthetic.hotel_set(root / "hotels-test", hotels=24, seed=11)
+        train, test = hotel_sets(root)
         for model in ("ranker", "llava"):
             out[model] = (train, test)
     if "blip2_attributes" in models:
