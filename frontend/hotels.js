@@ -282,7 +282,15 @@ async function rescore() {
 async function showDemoBanner() {
   try {
     const health = await request("health");
-    $("demo-banner").hidden = !health.tiny_models;
+    const banner = $("demo-banner");
+    banner.hidden = !health.tiny_models;
+    if (banner.hidden) return;
+    // The labeller may be the demo one (trained on synthetic hotels) while the cover ranker stays tiny.
+    const labelsTrained = (health.demo_models ?? []).includes("llava");
+    const message = labelsTrained
+      ? " labels from a demo model trained on synthetic hotels; covers from a tiny random ranker — not meaningful."
+      : " tiny random models — labels and covers are not meaningful.";
+    banner.replaceChildren(Object.assign(document.createElement("strong"), { textContent: "Demo mode:" }), document.createTextNode(message));
   } catch {
     /* the list says what is wrong */
   }

@@ -116,7 +116,7 @@ def test_page_tiny_models_banner(page: Page, server_url: str, screenshot: Screen
     models say their results are not meaningful."""
     with urllib.request.urlopen(f"{server_url}api/health") as response:
         health = json.loads(response.read())
-    assert health["tiny_models"] is True  # the tagger and the hotel models stay tiny
+    assert health["tiny_models"] is True  # the detector, the ranker and the attribute model stay tiny
     banner = page.locator("#demo-banner")
     expect(banner).to_be_visible()
     if "dino_embed" in health["demo_models"]:

@@ -272,6 +272,8 @@ def adopt(
                 "catalog": f"vitrine demo: {DEMO_PRODUCTS} products, seed {DEMO_SEED} (the catalog vitrine prepare ingests)",
                 "train_street": f"{TRAIN_STREET_PHOTOS} street photos of those products, street seed {TRAIN_STREET_SEED}",
                 "test_street": f"the demo's own {TEST_STREET_PHOTOS} street photos (seed {DEMO_SEED}), never trained on",
+                "train_hotels": f"{TRAIN_HOTELS} synthetic hotels, seed {TRAIN_HOTEL_SEED}",
+                "test_hotels": f"the demo's own {DEMO_HOTELS} hotels (seed {DEMO_HOTEL_SEED}, what vitrine prepare loads), never trained on",
             },
         }
     )
@@ -279,6 +281,12 @@ def adopt(
     path.write_text(json.dumps(record, indent=1) + "\n")
     (Path(out) / "README.md").write_text(readme(record))
     return entry
+
+
+TESTED_ON = {
+    "search": "the demo's own street photos (never trained on)",
+    "hotels": "the demo's own hotels' photos (never trained on)",
+}
 
 
 def readme(record: dict[str, Any]) -> str:
@@ -301,7 +309,7 @@ def readme(record: dict[str, Any]) -> str:
         lines += [f"- run {n}: `{' '.join(c)}`" for n, c in enumerate(entry["commands"], start=1)]
         lines += [
             f"- start: {entry['base']}; training took {entry['train_seconds']} s; {entry['bytes'] / 2**20:.1f} MiB",
-            f"- on the demo's own street photos (never trained on): `{json.dumps(test)}`",
+            f"- on {TESTED_ON[RECIPES[model].data] if model in RECIPES else 'its test set'}: `{json.dumps(test)}`",
         ]
         if "as_ingested" in entry["test"]:
             ingested = {k: v for k, v in entry["test"]["as_ingested"].items() if isinstance(v, int | float)}
