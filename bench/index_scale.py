@@ -261,7 +261,7 @@ CANDIDATES = [
         "ivf1024_pq384x4fs_rflat",
         "ivf_pq4fs_refine",
         "IVF1024,PQ384x4fs,RFlat",
-        tuple({"nprobe": p, "k_factor": f} for p in (8, 12, 16, 24) for f in (4, 8)),
+        tuple({"nprobe": p, "k_factor": f} for p in (8, 12, 14, 16, 20, 24) for f in (2, 4, 8)),
         0,
     ),
     Candidate(

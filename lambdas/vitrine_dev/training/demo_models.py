@@ -188,11 +188,12 @@ def search_sets(work: Path) -> Any:
     )
 
 
-def hotel_sets(work: Path) -> tuple[Path, Path]:
-    """Labelled galleries: training hotels (seed 101) and the demo's own hotels as the test set."""
+def hotel_sets(work: Path, hotels: int = TRAIN_HOTELS) -> tuple[Path, Path]:
+    """Labelled galleries: ``hotels`` training hotels (seed 101) and the demo's own hotels as the test set."""
     from vitrine_dev.training import synthetic
 
-    train = synthetic.hotel_set(Path(work) / "hotels-train", hotels=TRAIN_HOTELS, seed=TRAIN_HOTEL_SEED)
+    name = "hotels-train" if hotels == TRAIN_HOTELS else f"hotels-train-{hotels}"
+    train = synthetic.hotel_set(Path(work) / name, hotels=hotels, seed=TRAIN_HOTEL_SEED)
     test = synthetic.hotel_set(Path(work) / "hotels-test", hotels=DEMO_HOTELS, seed=DEMO_HOTEL_SEED)
     return train, test
 
