@@ -9,6 +9,7 @@ in-process (model_code on ``sys.path``, as the endpoint's toolkit puts ``code/``
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -39,9 +40,12 @@ def train_command(model: str, data: Path, out: Path, extra: Sequence[str] = ()) 
 
 
 def train_model(model: str, data: Path, out: Path, extra: Sequence[str] = (), *, quiet: bool = False) -> int:
-    """Run the entry point; its exit status (its output goes to this terminal unless ``quiet``)."""
+    """Run the entry point; its exit status. Unless ``quiet`` its output goes to this terminal; quiet keeps
+    the errors (stderr) but not the progress nor the libraries' deprecation notices."""
     output = subprocess.DEVNULL if quiet else None
-    return subprocess.run(train_command(model, data, out, extra), stdout=output, check=False).returncode
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"} if quiet else None
+    command = train_command(model, data, out, extra)
+    return subprocess.run(command, stdout=output, env=env, check=False).returncode
 
 
 def evaluation_module(model: str) -> ModuleType:
