@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -294,16 +295,26 @@ def build_ranker(out_dir: Path) -> None:
 
 
 BUILDERS = {"llava": build_llava, "blip2_attributes": build_blip2, "ranker": build_ranker}
+BASE_VERSIONS = {"llava": 1, "blip2_attributes": 2, "ranker": 2}
+"""Bumped when a builder changes what it makes: a cached base of an older version is built again, so a
+``make quality`` after a pull never trains from a stale start."""
+BASE_MARKER = "VITRINE_BASE"
 
 
 def build_base(model: str, out_dir: Path) -> Path:
     """The task-shaped random base of ``model`` in ``out_dir`` (the tiny model where none is defined)."""
     out_dir = Path(out_dir)
-    if (out_dir / "config.json").is_file():
-        return out_dir
     if model in BUILDERS:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        marker = out_dir / BASE_MARKER
+        version = f"{model} {BASE_VERSIONS[model]}\n"
+        if (out_dir / "config.json").is_file() and marker.is_file() and marker.read_text() == version:
+            return out_dir
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
         BUILDERS[model](out_dir)
+        marker.write_text(version)
+        return out_dir
+    if (out_dir / "config.json").is_file():
         return out_dir
     from vitrine_dev.modelkit.tiny import build_tiny
 
