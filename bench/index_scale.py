@@ -264,6 +264,13 @@ CANDIDATES = [
         tuple({"nprobe": p, "k_factor": f} for p in (8, 12, 14, 16, 20, 24) for f in (2, 4, 8)),
         0,
     ),
+    Candidate(  # half the code bits again, over the same 1,024 lists: half the scan, more to re-rank
+        "ivf1024_pq192x4fs_rflat",
+        "ivf_pq4fs_refine",
+        "IVF1024,PQ192x4fs,RFlat",
+        tuple({"nprobe": p, "k_factor": f} for p in (12, 16, 20, 24) for f in (4, 8, 16)),
+        0,
+    ),
     Candidate(
         "ivf_hnsw_pq384x4fs_rflat",
         "ivf_hnsw_pq4fs_refine",
