@@ -187,6 +187,10 @@ def control_figures(
 
 def run(work: Path | None = None, models: tuple[str, ...] = QUALITY_MODELS, fresh: bool = False) -> int:
     """Train and measure ``models``; print the lines; 1 when a target is missed."""
+    import warnings
+
+    # The evaluations load models in this process: keep the libraries' deprecation notices out of the lines.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     root = _work(work)
     root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
