@@ -11,7 +11,8 @@ const TOKEN_KEY = "vitrine.operatorToken";
 const PAGE_SIZE = 50;
 const $ = (id) => document.getElementById(id);
 
-const state = { token: "", hotelId: "", cursor: null, category: "", detail: null, loading: null };
+// pickFirst: signed in before the hotel list arrived, so the list chooses its first hotel when it comes.
+const state = { token: "", hotelId: "", cursor: null, category: "", detail: null, loading: null, pickFirst: false };
 
 function storedToken() {
   try {
@@ -124,6 +125,10 @@ async function loadHotels({ more = false } = {}) {
     state.cursor = page.next_cursor;
     $("more").hidden = !page.next_cursor;
     if (!more) say(items.length ? `${items.length} hotels${page.next_cursor ? " (more below)" : ""}.` : "No hotels yet.");
+    if (state.pickFirst && !state.hotelId && items.length) {
+      state.pickFirst = false;
+      selectHotel(page.items[0].hotel_id);
+    }
   } catch (error) {
     say(error.message);
   }
@@ -308,7 +313,10 @@ function start() {
     const first = $("hotels").querySelector("button");
     if (state.hotelId) reload();
     else if (first) selectHotel(first.dataset.hotelId);
-    else say("Signed in.");
+    else {
+      state.pickFirst = true; // the list is still on its way
+      say("Signed in.");
+    }
   });
   $("signout").addEventListener("click", () => {
     keepToken("");

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import DESKTOP, open_page
 
@@ -42,6 +42,29 @@ def hotels_page(browser: Browser, server_url: str, vitrine_home: Path) -> Iterat
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#gallery li").first).to_be_visible()
         yield page
+
+
+def test_signing_in_before_the_list_arrives_still_opens_the_first_hotel(
+    browser: Browser, server_url: str, vitrine_home: Path
+) -> None:
+    """An operator quicker than a slow hotel list (a busy server) gets the first gallery once the list comes."""
+    token = (vitrine_home / "operator-token").read_text().strip()
+    for page in open_page(browser, f"{server_url}hotels.html", viewport=DESKTOP):
+        held: list[Route] = []
+        page.route("**/api/hotels?*", lambda route: held.append(route))  # held until released below
+        page.reload()
+        for _ in range(200):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        page.get_by_label("Operator token").fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#message")).to_have_text("Signed in.")
+        expect(page.locator("#hotels button")).to_have_count(0)  # no list yet
+        for route in held:
+            route.continue_()
+        expect(page.locator("#hotels button[aria-current='true']")).to_have_count(1)
+        expect(page.locator("#gallery li").first).to_be_visible()
 
 
 def chosen_hotel(page: Page) -> str:
