@@ -66,11 +66,6 @@ class Blip2Arguments(RunArguments, LoraArguments):
         False,
         help="also train every language-model weight beside the adapter (a random base has no language to keep)",
     )
-    lora_targets: str = help_field(
-        "",
-        help="regex of the modules LoRA adapts (default: the language model's attention queries and values, "
-        "by its family)",
-    )
     steps: int = help_field(300, help="optimiser steps")
     batch_size: int = help_field(8, help="questions per step")
     lr: float = help_field(1e-4, help="peak learning rate")
@@ -179,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if getattr(processor, "num_query_tokens", None) is None:  # as the handler does: else no image tokens
         processor.num_query_tokens = base.config.num_query_tokens
     decoder_only = base.config.use_decoder_only_language_model
-    targets = args.lora_targets or lora_targets(base.config.text_config.model_type)
+    targets = lora_targets(base.config.text_config.model_type)
     model = add_lora(base, targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout)
     for name, parameter in model.named_parameters():
         if "lora_" not in name and any(part in name for part in trained_parts(args)):

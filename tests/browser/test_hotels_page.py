@@ -49,8 +49,8 @@ def test_signing_in_before_the_list_arrives_still_opens_the_first_hotel(
 ) -> None:
     """An operator quicker than a slow hotel list (a busy server) gets the first gallery once the list comes."""
     token = (vitrine_home / "operator-token").read_text().strip()
+    held: list[Route] = []
     for page in open_page(browser, f"{server_url}hotels.html", viewport=DESKTOP):
-        held: list[Route] = []
         page.route("**/api/hotels?*", lambda route: held.append(route))  # held until released below
         page.reload()
         for _ in range(200):

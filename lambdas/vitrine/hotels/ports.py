@@ -36,7 +36,7 @@ class HotelCatalog(Protocol):
     def count_hotels(self) -> int: ...
 
     def save_image(self, image: HotelImage, *, changed: bool, now: float) -> None:
-        """Insert or replace the object's ledger row; ``changed`` marks its hotel changed (a stub hotel row
+        """Insert or replace the object's ledger row; ``changed`` marks its hotel changed (a bare hotel row
         is created for images that arrive before their ``hotel.json``)."""
 
     def get_image(self, image_id: str) -> HotelImage | None: ...

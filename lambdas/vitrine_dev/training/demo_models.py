@@ -147,7 +147,7 @@ def run_training(
 
 
 def commands(model: str) -> list[list[str]]:
-    """The recipe's command lines as the record shows them (placeholders for the folders)."""
+    """The recipe's command lines as the record shows them (the folders by name, in angle brackets)."""
     recipe = RECIPES[model]
     lines = []
     for number, run in enumerate(recipe.runs, start=1):

@@ -8,7 +8,7 @@ in their own ``hotel_schema_version`` table, so the two jobs' schemas grow indep
 Two rules keep covers right under concurrency:
 
 * every write that can move a cover marks the hotel changed in the *same transaction* (a single
-  insert-or-increment statement, so a stub row appears for images that arrive before ``hotel.json``);
+  insert-or-increment statement, so a bare row (no name yet) appears for images that arrive before ``hotel.json``);
 * every cover write goes through :meth:`SqlHotelCatalog.update_cover`, which locks the hotel's row
   (``SELECT ... FOR UPDATE`` on MySQL; SQLite's IMMEDIATE transaction locks the database) and chooses the
   cover from what is stored then: a pin set while a scoring run was working is never overwritten.
@@ -154,7 +154,7 @@ def _hotel_row(hotel: Hotel, sequencer: str, version: str, now: float) -> dict[s
     }
 
 
-def _stub_row(hotel_id: str, now: float) -> dict[str, Any]:
+def _bare_row(hotel_id: str, now: float) -> dict[str, Any]:
     """A hotel known only from its images (no ``hotel.json`` yet), already marked changed."""
     return {
         **_hotel_row(Hotel(hotel_id), "", "", now),
@@ -246,7 +246,7 @@ class SqlHotelCatalog(SqlStore):
     def _mark_changed(self, conn: Connection, hotel_id: str, now: float) -> None:
         conn.execute(
             self._upsert(
-                _stub_row(hotel_id, now),
+                _bare_row(hotel_id, now),
                 {
                     "change_seq": hotels.c.change_seq + 1,
                     "changed_at": now,
