@@ -123,6 +123,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 _IMAGE_STATUSES: tuple[str, ...] = tuple(ImageStatus)
 _MIGRATION_LOCK = "vitrine_schema"
 _MIGRATION_LOCK_TIMEOUT_S = 60
+_SQLITE_BUSY_S = 30  # how long a SQLite connection waits for another writer
 _IN_CHUNK = 500  # codes per IN (...) list: well under SQLite's bound-parameter limit
 
 
@@ -152,7 +153,9 @@ def catalog_engine(url: str, credentials: CredentialSource | None = None) -> Eng
     backend = parsed.get_backend_name()
     try:
         if backend == "sqlite":
-            engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(
+                parsed, connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_S}
+            )
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
@@ -197,9 +200,26 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     :func:`_sqlite_begin` open real transactions, so a migration step (DDL included) is all-or-nothing."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_S * 1000}")
+    _wal(cursor)
     cursor.close()
+
+
+def _wal(cursor: Any) -> None:
+    """Switch the file to WAL (it stays so). SQLite answers "database is locked" to the switch at once,
+    without the busy timeout, while another connection holds the new file (starts at once, seen one in 30
+    with three): the switch is tried again for as long as the busy timeout would have waited."""
+    import sqlite3
+
+    deadline = time.monotonic() + _SQLITE_BUSY_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(conn: Connection) -> None:
