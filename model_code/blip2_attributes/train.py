@@ -9,6 +9,10 @@ model's config; ``--train-qformer`` also trains the Q-Former and its projection 
 products needs it). The base weights load in float32 (``--base-dtype``). Products are split into train and
 validation groups (``--val-fraction`` or ``--validation``): validation reports attribute accuracy.
 
+``--stage vision`` runs first where the base's image encoder never learned product attributes: it trains the
+vision tower alone on the attribute values and saves the whole base for the LoRA run
+(:mod:`blip2_attributes.vision_stage`).
+
 Output (``--model-dir``): the base weights (with ``--train-qformer``: as trained), the processor and the adapter
 in ``adapter/`` (``inference.py`` merges it at load), or with ``--merge`` the merged weights only; and
 ``metrics.json``, ``loss_curve.png``.
@@ -55,6 +59,11 @@ LORA_TARGETS = {"t5": ["q", "v"], "opt": ["q_proj", "v_proj"], "llama": ["q_proj
 class Blip2Arguments(RunArguments, LoraArguments):
     """LoRA fine-tuning of BLIP-2 on attribute questions."""
 
+    stage: str = help_field(
+        "lora",
+        help="lora (the published recipe) or vision (teach the base's image encoder the attribute values first "
+        "and save the base: for an encoder that never learned them)",
+    )
     merge: bool = help_field(False, help="save merged weights instead of base + adapter/")
     train_qformer: bool = help_field(
         False, help="also train the Q-Former, its queries and the language projection"
@@ -173,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     base = Blip2ForConditionalGeneration.from_pretrained(args.base_model, dtype=base_dtype(args.base_dtype))
     if getattr(processor, "num_query_tokens", None) is None:  # as the handler does: else no image tokens
         processor.num_query_tokens = base.config.num_query_tokens
+    if args.stage not in ("lora", "vision"):
+        raise SystemExit(f"--stage must be lora or vision, not {args.stage!r}")
+    if args.stage == "vision":
+        return _vision_stage(args, base, processor, rows, val)
     decoder_only = base.config.use_decoder_only_language_model
     targets = lora_targets(base.config.text_config.model_type)
     model = add_lora(base, targets, rank=args.lora_rank, alpha=args.lora_alpha, dropout=args.lora_dropout)
@@ -213,6 +226,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         lora_alpha=args.lora_alpha,
         questions=len(rows),
         validation_questions=len(val),
+    )
+
+
+def _vision_stage(
+    args: Blip2Arguments, base: Any, processor: Any, rows: list[dict[str, Any]], val: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Train the vision tower, save the base with it (and the processor), return the summary."""
+    from blip2_attributes.vision_stage import train_vision
+
+    history, details = train_vision(to_training_device(base), processor, rows, val, args)
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    base.save_pretrained(args.model_dir)
+    processor.save_pretrained(args.model_dir)
+    return write_record(
+        args.model_dir,
+        history,
+        args,
+        title="blip2_attributes vision",
+        output_data_dir=args.output_data_dir,
+        stage="vision",
+        **details,
     )
 
 

@@ -207,6 +207,44 @@ def test_blip2_train_main_learns_then_model_fn_answers(tmp_path, tiny_model, art
     assert len(json.loads(answer)["answers"]) == 1
 
 
+def test_blip2_vision_stage_teaches_the_tower_and_a_lora_run_starts_from_it(tmp_path, tiny_model):
+    """``--stage vision`` trains the vision tower alone on the ``styles.csv`` values (its loss falls), saves a
+    whole base whose other weights are untouched, and the published LoRA run loads that base."""
+    from safetensors.torch import load_file
+
+    from vitrine_dev.training.synthetic import attribute_set
+
+    data = attribute_set(tmp_path / "styles", products=12, seed=3, side=64)
+    base_dir = tiny_model("blip2_attributes")
+    first = tmp_path / "vision"
+    train = train_module("blip2_attributes")
+    args = ["--steps", "8", "--lr", "3e-3", "--batch-size", "8", "--validation", str(data)]
+    result = train.main(train_args(data, first, base_dir, "--stage", "vision", *args))
+    record = summary(first)
+    assert record["stage"] == "vision" and record["last_loss"] < record["first_loss"]
+    assert {"colour", "pattern"} <= set(record["attributes_taught"])  # the fabric is never visible
+    assert 0.0 <= result["validation"]["attribute_accuracy"] <= 1.0
+
+    before, after = load_file(base_dir / "model.safetensors"), load_file(first / "model.safetensors")
+    changed = {name for name, tensor in after.items() if not tensor.equal(before[name])}
+    assert changed and all(name.startswith("vision_model.") for name in changed)
+
+    lora = tmp_path / "lora"
+    train.main(train_args(data, lora, first, "--steps", "2"))
+    assert (lora / "adapter" / "adapter_config.json").is_file()
+
+
+def test_blip2_stage_is_checked(tmp_path, tiny_model):
+    data = tmp_path / "data"
+    names = write_images(data / "img", 1, PHOTO)
+    write_jsonl(data / "qa.jsonl", [{"image": names[0], "question": "What colour is it?", "answer": "red"}])
+    train = train_module("blip2_attributes")
+    with pytest.raises(SystemExit, match="lora or vision"):
+        train.main(train_args(data, tmp_path / "out", tiny_model("blip2_attributes"), "--stage", "qformer"))
+    with pytest.raises(SystemExit, match="at least two values"):
+        train.main(train_args(data, tmp_path / "out", tiny_model("blip2_attributes"), "--stage", "vision"))
+
+
 def test_blip2_lora_is_the_published_recipe(tmp_path, tiny_model):
     """BLIP-2's LoRA: rank 8, alpha 32 (not 2 x rank), dropout 0.05, on T5's q and v."""
     data = tmp_path / "data"

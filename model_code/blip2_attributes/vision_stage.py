@@ -1,0 +1,154 @@
+"""Stage ``vision`` of the BLIP-2 attribute training: teach the base's image encoder the attribute values.
+
+BLIP-2's recipe freezes an image encoder that web-scale pretraining already taught colours, patterns and
+shapes; its Q-Former and language model only learn to read it. A base whose encoder never learned them (the
+project's own stand-in bases, built where no hub is reachable) gives the Q-Former nothing to read: this stage
+trains the vision tower alone with a linear head per attribute (cross-entropy on the values of
+``styles.csv``), drops the heads and saves the whole base with the trained tower, for a ``lora`` run to start
+from. The heads read the mean of every output token, not the class token, because the Q-Former cross-attends
+to every token.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from common.evaluation import NOT_VISIBLE, normalise_answer
+from common.training import History, RunArguments, load_rgb, step_rng, train_loop
+
+IGNORED = -100
+"""The target of an attribute a photo does not show or a category does not have."""
+
+
+def photo_values(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Attribute → value per photo, without the ``not visible`` answers (nothing in the photo to learn)."""
+    photos: dict[str, dict[str, str]] = defaultdict(dict)
+    for row in rows:
+        answer = normalise_answer(row["answer"])
+        if answer != NOT_VISIBLE:
+            photos[str(row["image"])][row["attribute"]] = answer
+    return dict(photos)
+
+
+def vocabulary(photos: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """The values of each attribute with at least two (one value teaches nothing)."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for answers in photos.values():
+        for attribute, value in answers.items():
+            values[attribute].add(value)
+    return {attribute: sorted(seen) for attribute, seen in sorted(values.items()) if len(seen) > 1}
+
+
+def _targets(photos: dict[str, dict[str, str]], vocab: dict[str, list[str]]) -> Any:
+    """(photos, attributes) class indices; :data:`IGNORED` where a photo lacks the attribute or its value
+    was never seen in training."""
+    import torch
+
+    index = {a: {v: i for i, v in enumerate(values)} for a, values in vocab.items()}
+    return torch.tensor(
+        [[index[a].get(answers.get(a, ""), IGNORED) for a in vocab] for answers in photos.values()]
+    )
+
+
+def _pixels(processor: Any, photos: dict[str, dict[str, str]]) -> Any:
+    """Every photo through the base's own image processor, decoded once (a set of thousands of photos)."""
+    import torch
+
+    names = list(photos)
+    return torch.cat(
+        [
+            processor.image_processor(
+                images=[load_rgb(n) for n in names[start : start + 64]], return_tensors="pt"
+            )["pixel_values"]
+            for start in range(0, len(names), 64)
+        ]
+    )
+
+
+def _heads_model(vision: Any, vocab: dict[str, list[str]]) -> Any:
+    import torch
+
+    class AttributeHeads(torch.nn.Module):
+        """The vision tower with a linear head per attribute on its mean output token."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.vision = vision
+            width = vision.config.hidden_size
+            self.heads = torch.nn.ModuleList(torch.nn.Linear(width, len(v)) for v in vocab.values())
+
+        def forward(self, pixel_values: Any) -> list[Any]:
+            tokens = self.vision(pixel_values=pixel_values).last_hidden_state.mean(dim=1)
+            return [head(tokens) for head in self.heads]
+
+    return AttributeHeads()
+
+
+def accuracies(logits: Sequence[Any], targets: Any, vocab: dict[str, list[str]]) -> dict[str, float]:
+    """Per attribute and over every answer: the share of photos whose head picks the true value."""
+    right = seen = 0
+    out: dict[str, float] = {}
+    for column, (attribute, scores) in enumerate(zip(vocab, logits, strict=True)):
+        truth = targets[:, column]
+        known = truth != IGNORED
+        hits = int((scores.argmax(dim=-1)[known] == truth[known]).sum())
+        right, seen = right + hits, seen + int(known.sum())
+        if known.any():
+            out[f"{attribute}_accuracy"] = round(hits / int(known.sum()), 4)
+    out["attribute_accuracy"] = round(right / max(1, seen), 4)
+    return out
+
+
+def train_vision(
+    base: Any,
+    processor: Any,
+    rows: Sequence[dict[str, Any]],
+    val: Sequence[dict[str, Any]],
+    run: RunArguments,
+) -> tuple[History, dict[str, Any]]:
+    """Train ``base.vision_model`` in place on ``rows`` (validation on ``val``); the history and the
+    attributes taught."""
+    import torch
+
+    photos = photo_values(rows)
+    vocab = vocabulary(photos)
+    if not vocab:
+        raise SystemExit("--stage vision needs attributes with at least two values in the training set")
+    pixels, targets = _pixels(processor, photos), _targets(photos, vocab)
+    held = photo_values(val)
+    val_pixels, val_targets = (_pixels(processor, held), _targets(held, vocab)) if held else (None, None)
+    model = _heads_model(base.vision_model, vocab)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+
+    def batch_at(step: int) -> tuple[Any, Any]:
+        rng = step_rng(run.seed, step)
+        index = torch.as_tensor(rng.integers(0, len(targets), run.batch_size))
+        flip = torch.as_tensor(rng.random(run.batch_size) < 0.5)[:, None, None, None]
+        chosen = pixels[index]
+        return torch.where(flip, chosen.flip(-1), chosen), targets[index]  # left and right mean the same
+
+    def loss_of(batch: tuple[Any, Any]) -> Any:
+        images, truth = batch
+        device = next(model.parameters()).device
+        truth = truth.to(device)
+        scores = model(images.to(device))
+        losses = [
+            torch.nn.functional.cross_entropy(s, truth[:, c], ignore_index=IGNORED)
+            for c, s in enumerate(scores)
+            if (truth[:, c] != IGNORED).any()
+        ]
+        return torch.stack(losses).sum()
+
+    def validate() -> dict[str, float]:
+        device = next(model.parameters()).device
+        chunks = [model(val_pixels[s : s + 64].to(device)) for s in range(0, len(val_pixels), 64)]
+        logits = [torch.cat([chunk[c] for chunk in chunks]).cpu() for c in range(len(vocab))]
+        return accuracies(logits, val_targets, vocab)
+
+    history = train_loop(
+        model, batch_at, loss_of, run, evaluate=validate if held else None, desc="blip2_attributes vision"
+    )
+    return history, {"attributes_taught": {a: len(v) for a, v in vocab.items()}, "photos": len(photos)}
