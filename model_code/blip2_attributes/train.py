@@ -170,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     args = parse_args(argv)
     args.require("train", "model_dir", "base_model")
+    if args.stage not in ("lora", "vision"):
+        raise SystemExit(f"--stage must be lora or vision, not {args.stage!r}")
     seed_all(args.seed)
     rows = read_examples(args.train)
     if args.validation:
@@ -182,8 +184,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     base = Blip2ForConditionalGeneration.from_pretrained(args.base_model, dtype=base_dtype(args.base_dtype))
     if getattr(processor, "num_query_tokens", None) is None:  # as the handler does: else no image tokens
         processor.num_query_tokens = base.config.num_query_tokens
-    if args.stage not in ("lora", "vision"):
-        raise SystemExit(f"--stage must be lora or vision, not {args.stage!r}")
     if args.stage == "vision":
         return _vision_stage(args, base, processor, rows, val)
     decoder_only = base.config.use_decoder_only_language_model

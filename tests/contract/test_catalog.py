@@ -247,21 +247,27 @@ def test_catalog_two_threads_writing(catalog: SqlCatalog) -> None:
     assert catalog.count_images()["indexed"] == 80
 
 
-def test_catalog_two_starts_at_once_migrate_once(url: str) -> None:
+def starts_at_once(url: str, starts: int = 3) -> tuple[list[SqlCatalog], list[BaseException]]:
+    """``starts`` catalogs opened on ``url`` by as many threads at once: those opened, and what was raised."""
     opened: list[SqlCatalog] = []
     errors: list[BaseException] = []
 
     def start() -> None:
         try:
             opened.append(SqlCatalog(url))
-        except BaseException as error:  # surfaced by the assertion below
+        except BaseException as error:  # surfaced by the callers' assertions
             errors.append(error)
 
-    threads = [threading.Thread(target=start) for _ in range(3)]
+    threads = [threading.Thread(target=start) for _ in range(starts)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return opened, errors
+
+
+def test_catalog_two_starts_at_once_migrate_once(url: str) -> None:
+    opened, errors = starts_at_once(url)
     assert errors == []
     for each in opened:
         assert each.schema_version == MIGRATIONS[-1].version
@@ -271,24 +277,13 @@ def test_catalog_two_starts_at_once_migrate_once(url: str) -> None:
 def test_sqlite_files_opened_by_three_starts_at_once_all_open(tmp_path: Path) -> None:
     """A new SQLite file answers "database is locked" to the switch to WAL while another start holds it,
     at once (no busy timeout): seen in one of 30 new files with three starts; 40 files here."""
-
-    def three_starts(url: str) -> list[BaseException]:
-        errors: list[BaseException] = []
-
-        def start() -> None:
-            try:
-                SqlCatalog(url).close()
-            except BaseException as error:  # surfaced by the assertion below
-                errors.append(error)
-
-        threads = [threading.Thread(target=start) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return errors
-
-    failed = {n: e for n in range(40) if (e := three_starts(f"sqlite:///{tmp_path / f'{n}.db'}"))}
+    failed = {}
+    for n in range(40):
+        opened, errors = starts_at_once(f"sqlite:///{tmp_path / f'{n}.db'}")
+        for each in opened:
+            each.close()
+        if errors:
+            failed[n] = errors
     assert failed == {}
 
 
