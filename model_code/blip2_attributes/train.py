@@ -64,6 +64,9 @@ class Blip2Arguments(RunArguments, LoraArguments):
         help="lora (the published recipe) or vision (teach the base's image encoder the attribute values first "
         "and save the base: for an encoder that never learned them)",
     )
+    min_crop: float = help_field(
+        0.4, help="--stage vision: the least share of a photo's area a training view keeps (1: whole photos)"
+    )
     merge: bool = help_field(False, help="save merged weights instead of base + adapter/")
     train_qformer: bool = help_field(
         False, help="also train the Q-Former, its queries and the language projection"
@@ -235,7 +238,9 @@ def _vision_stage(
     """Train the vision tower, save the base with it (and the processor), return the summary."""
     from blip2_attributes.vision_stage import train_vision
 
-    history, details = train_vision(to_training_device(base), processor, rows, val, args)
+    history, details = train_vision(
+        to_training_device(base), processor, rows, val, args, min_crop=args.min_crop
+    )
     args.model_dir.mkdir(parents=True, exist_ok=True)
     base.save_pretrained(args.model_dir)
     processor.save_pretrained(args.model_dir)
