@@ -99,7 +99,7 @@ RECIPE_ARGS: dict[str, tuple[str, ...]] = {
 """Each model's training flags in ``make quality``, sized for the 15-minute budget on two cores (the demo's
 embedder trains longer; the demo's labeller is the one trained here:
 :data:`vitrine_dev.training.demo_models.RECIPES`). BLIP-2's image encoder gets the most of it: its stage
-``vision`` (310 s of the 600 s in all) still gained at 6,000 steps (attribute accuracy 0.70 at 3,000, 0.75 at
+``vision`` (310 s of the 612 s in all) still gained at 6,000 steps (attribute accuracy 0.70 at 3,000, 0.75 at
 6,000); its LoRA run at 1e-3 learned the training answers by heart (loss 0.13) and read colours worse than
 at 3e-4 (0.59 and 0.68 of 80 products)."""
 
