@@ -52,6 +52,12 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 """Main colours. White is only a pattern or sole colour: a white product on a white studio backdrop
 would be a test of the detector, not a demo."""
 ACCENTS = {**COLOURS, "white": (248, 248, 246)}
+ACCENT_CONTRAST = 120
+"""Least RGB distance between a product's colour and its pattern's: olive stripes on brown (43 apart) or navy on
+black vanish in a 96 px photo, and the label would then name a pattern nobody can see."""
+PATTERN_BAND = 0.3
+"""Share of a period the accent takes in stripes and in each band of checks, so the main colour covers most of
+the fabric (checks of half-period bands left it a quarter of the cloth: the 'colour' was a guess)."""
 SOLES = {"white": (240, 240, 236), "black": (34, 34, 36), "gum": (176, 120, 64)}
 
 FABRICS = {
@@ -100,6 +106,8 @@ class ProductSpec:
     pattern: str
     accent: str
     period: int
+    """Pixels per repeat on the 400 px sprite: 26-56, so a repeat spans at least 5 px once a photo is cut to
+    96 px (from 14 px, a stripe was under 2 px wide there, and striped items were read as checked)."""
     vertical: bool
     fabric: str
     fit: str
@@ -155,6 +163,10 @@ def _pick(rng: np.random.Generator, options: Sequence[T]) -> T:
     return options[int(rng.integers(len(options)))]
 
 
+def _distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    return float(np.linalg.norm(np.subtract(a, b)))
+
+
 def _u(rng: np.random.Generator, low: float, high: float) -> float:
     return float(rng.uniform(low, high))
 
@@ -207,7 +219,9 @@ def product_spec(seed: int, index: int) -> ProductSpec:
     rng = _rng(seed, _PRODUCT_STREAM, index)
     category = CATEGORIES[index % len(CATEGORIES)]
     colour = _pick(rng, tuple(COLOURS))
-    accent = _pick(rng, tuple(a for a in ACCENTS if a != colour))
+    accent = _pick(
+        rng, tuple(a for a in ACCENTS if _distance(ACCENTS[a], COLOURS[colour]) >= ACCENT_CONTRAST)
+    )
     fit = _pick(rng, FITS[category])
     style, shape = _shape(category, fit, rng)
     low, high = PRICES[category]
@@ -218,7 +232,7 @@ def product_spec(seed: int, index: int) -> ProductSpec:
         colour=colour,
         pattern=_pick(rng, PATTERNS),
         accent=accent,
-        period=int(rng.integers(14, 40)),
+        period=int(rng.integers(26, 56)),
         vertical=bool(rng.random() < 0.5),
         fabric=_pick(rng, FABRICS[category]),
         fit=fit,
@@ -237,9 +251,10 @@ def _pattern_tile(spec: ProductSpec) -> np.ndarray:
     yy, xx = np.mgrid[0 : 2 * period, 0 : 2 * period].astype(np.float32)
     along, across = (xx, yy) if spec.vertical else (yy, xx)
     if spec.pattern == "stripes":
-        return (along % period < period * 0.4).astype(np.float32)
+        return (along % period < period * PATTERN_BAND).astype(np.float32)
     if spec.pattern == "checks":
-        return 0.5 * (xx % period < period / 2) + 0.5 * (yy % period < period / 2)
+        band = period * PATTERN_BAND
+        return 0.5 * (xx % period < band) + 0.5 * (yy % period < band)
     if spec.pattern == "dots":
         shifted = along + (np.floor(across / period) % 2) * period / 2
         dist = (shifted % period - period / 2) ** 2 + (across % period - period / 2) ** 2

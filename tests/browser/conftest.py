@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 # CI runs the browser suite on 2 cores beside the other worker's model tests: a page that renders after a
 # search can take longer than Playwright's 5 s default there. What the tests wait for is unchanged.
@@ -220,3 +220,18 @@ def screenshot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
         return path
 
     return take
+
+
+@pytest.fixture
+def topmost_box() -> Callable[[Locator], Locator]:
+    """The item box a click at its centre reaches: the smallest boxes lie on top, so a large box whose centre
+    holds a smaller one is picked by its edge, as a shopper would; a test clicks the one on top."""
+
+    def pick(boxes: Locator) -> Locator:
+        on_top = boxes.evaluate_all(
+            "els => els.reduce((best, el, i) =>"
+            " +getComputedStyle(el).zIndex > +getComputedStyle(els[best]).zIndex ? i : best, 0)"
+        )
+        return boxes.nth(int(on_top))
+
+    return pick

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -20,13 +20,13 @@ Screenshot = Callable[[Page, str], Path]
 TIMEOUT_MS = 60_000
 
 
-def search_results(page: Page, photo: Path) -> None:
-    """Search ``photo``; pick the first item when the page asks which one."""
+def search_results(page: Page, photo: Path, topmost_box: Callable[[Locator], Locator]) -> None:
+    """Search ``photo``; pick an item when the page asks which one."""
     page.locator("#file-input").set_input_files(photo)
     cards, boxes = page.locator("#results .card"), page.locator("#boxes button.box")
     expect(cards.first.or_(boxes.first)).to_be_visible(timeout=TIMEOUT_MS)
     if not cards.first.is_visible():
-        boxes.first.click()
+        topmost_box(boxes).click()
     expect(cards.first).to_be_visible(timeout=TIMEOUT_MS)
 
 
@@ -38,9 +38,9 @@ def catalog_photo(vitrine_home: Path) -> Path:
 
 
 def test_product_view_from_a_result_shows_attributes_description_and_answers(
-    page: Page, catalog_photo: Path, screenshot: Screenshot
+    page: Page, catalog_photo: Path, screenshot: Screenshot, topmost_box: Callable[[Locator], Locator]
 ) -> None:
-    search_results(page, catalog_photo)
+    search_results(page, catalog_photo, topmost_box)
     first = page.locator("#results .card").first
     details = first.locator("button.product-open")
     expect(details).to_be_visible()

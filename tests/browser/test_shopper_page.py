@@ -53,7 +53,7 @@ def assert_product_cards(cards: Locator) -> None:
 
 
 def test_page_street_photo_boxes_then_five_products(
-    page: Page, multi_item_photo: Path, screenshot: Screenshot
+    page: Page, multi_item_photo: Path, screenshot: Screenshot, topmost_box: Callable[[Locator], Locator]
 ) -> None:
     screenshot(page, "1-start")
 
@@ -64,9 +64,10 @@ def test_page_street_photo_boxes_then_five_products(
         assert BOX_LABEL.match(box.get_attribute("aria-label") or "")
     screenshot(page, "2-boxes")
 
-    boxes.first.click()
+    picked = topmost_box(boxes)
+    picked.click()
     assert_product_cards(result_cards(page))
-    expect(boxes.first).to_have_attribute("aria-pressed", "true")
+    expect(picked).to_have_attribute("aria-pressed", "true")
     first_image = "document.querySelector('#results .card img')"
     page.wait_for_function(f"{first_image}?.complete && {first_image}.naturalWidth > 0")
     expect(page.locator("#status")).to_contain_text("similar products")
@@ -149,10 +150,13 @@ def test_page_keyboard_tab_to_box_and_enter(
 
 
 def test_page_phone_viewport_fits_without_horizontal_scroll(
-    phone_page: Page, multi_item_photo: Path, screenshot: Screenshot
+    phone_page: Page,
+    multi_item_photo: Path,
+    screenshot: Screenshot,
+    topmost_box: Callable[[Locator], Locator],
 ) -> None:
     choose_photo(phone_page, multi_item_photo)
-    item_boxes(phone_page).first.tap()
+    topmost_box(item_boxes(phone_page)).tap()
     cards = result_cards(phone_page)
     assert_product_cards(cards)
     phone_page.wait_for_load_state("networkidle")

@@ -37,3 +37,21 @@ def test_the_blip2_base_reads_the_demo_image_encoder_exactly(tmp_path: Path) -> 
         theirs = vit(pixel_values=pixels).last_hidden_state
     assert torch.allclose(ours, theirs, atol=1e-5)
     assert torch.count_nonzero(blip2.query_tokens) == 0
+
+
+def test_the_blip2_base_says_every_attribute_value_as_written(tmp_path: Path) -> None:
+    """What a shopper reads is the decoded answer: "polka-dot", not "polka - dot" (a hyphen between words
+    still stands alone)."""
+    from transformers import Blip2Processor
+
+    from vitrine_dev.training.synthetic import PATTERN_VALUE, SOLE_VALUE
+
+    tokenizer = Blip2Processor.from_pretrained(build_base("blip2_attributes", tmp_path / "b")).tokenizer
+    for value in [*PATTERN_VALUE.values(), *SOLE_VALUE, "wide brim", "not visible"]:
+        ids = tokenizer(value, add_special_tokens=False)["input_ids"]
+        assert tokenizer.unk_token_id not in ids, value
+        assert tokenizer.decode(ids) == value
+    assert (
+        tokenizer.decode(tokenizer("plain - striped", add_special_tokens=False)["input_ids"])
+        == "plain - striped"
+    )

@@ -226,3 +226,21 @@ def test_demo_product_json_is_accepted_by_the_ingestion_parser(
         product = parse_product(path.parent.name, path.read_bytes())
         assert product.currency == "EUR" and product.price
         assert {"colour", "pattern", "fabric", "fit"} <= set(product.extra)
+
+
+def test_demo_fabric_shows_mostly_its_named_colour_and_a_pattern_that_stands_out() -> None:
+    """The attribute questions ask for the colour and the pattern: the colour a product is sold as must be
+    what most of its fabric shows, and the pattern's colour far enough from it to be seen at 96 px."""
+    import numpy as np
+
+    patterned = [s for s in (demo.product_spec(23, i) for i in range(120)) if s.pattern != "solid"]
+    assert {s.pattern for s in patterned} == {"stripes", "checks", "dots"}
+    for spec in patterned:
+        main, accent = np.array(demo.COLOURS[spec.colour]), np.array(demo.ACCENTS[spec.accent])
+        assert np.linalg.norm(main - accent) >= demo.ACCENT_CONTRAST, spec
+        light = np.asarray(demo._shading(), dtype=np.float32) / 255  # the garment's shading, taken out
+        fabric = np.asarray(demo._texture(spec), dtype=np.float32) / light
+        # How far along the way from the colour to the accent each pixel is (0: the colour, 1: the accent).
+        along = np.clip((fabric - main) @ (accent - main) / np.sum((accent - main) ** 2), 0, 1)
+        assert along.mean() <= 0.36, (spec.pattern, spec.colour, along.mean())  # mostly its own colour
+        assert (along > 0.4).mean() >= 0.08, (spec.pattern, spec.colour)  # and the pattern is there to see

@@ -188,13 +188,15 @@ def search_sets(work: Path) -> Any:
     )
 
 
-def hotel_sets(work: Path, hotels: int = TRAIN_HOTELS) -> tuple[Path, Path]:
-    """Labelled galleries: ``hotels`` training hotels (seed 101) and the demo's own hotels as the test set."""
+def hotel_sets(work: Path, hotels: int = TRAIN_HOTELS, test_hotels: int = DEMO_HOTELS) -> tuple[Path, Path]:
+    """Labelled galleries: ``hotels`` training hotels (seed 101) and, as the test set, the first
+    ``test_hotels`` of the demo's seed (by default the demo's own hotels; a larger set starts with them)."""
     from vitrine_dev.training import synthetic
 
     name = "hotels-train" if hotels == TRAIN_HOTELS else f"hotels-train-{hotels}"
+    test_name = "hotels-test" if test_hotels == DEMO_HOTELS else f"hotels-test-{test_hotels}"
     train = synthetic.hotel_set(Path(work) / name, hotels=hotels, seed=TRAIN_HOTEL_SEED)
-    test = synthetic.hotel_set(Path(work) / "hotels-test", hotels=DEMO_HOTELS, seed=DEMO_HOTEL_SEED)
+    test = synthetic.hotel_set(Path(work) / test_name, hotels=test_hotels, seed=DEMO_HOTEL_SEED)
     return train, test
 
 

@@ -27,7 +27,7 @@ def word_tokenizer(words: Iterable[str], specials: list[str], **options: str) ->
     there become additional special tokens, so decoding with ``skip_special_tokens`` drops them. For the
     generative models (LLaVA, BLIP-2): it works offline and decodes back to words.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     vocab = {token: i for i, token in enumerate(specials)}
@@ -35,8 +35,11 @@ def word_tokenizer(words: Iterable[str], specials: list[str], **options: str) ->
         vocab.setdefault(word, len(vocab))
     core = Tokenizer(models.WordLevel(vocab, unk_token=options.get("unk_token", specials[0])))
     core.normalizer = normalizers.Lowercase()
+    # Punctuation stands alone, except a hyphen inside a word: "polka-dot" is one word (it would otherwise
+    # decode as "polka - dot", the answer a shopper reads).
+    inside_hyphen_kept = Regex(r"[^\w-]|(?<!\w)-|-(?!\w)")
     core.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(inside_hyphen_kept, behavior="isolated")]
     )
     core.decoder = decoders.WordPiece(prefix="##")
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, **options)
