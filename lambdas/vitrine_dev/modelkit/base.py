@@ -302,7 +302,7 @@ def build_ranker(out_dir: Path) -> None:
 
 
 BUILDERS = {"llava": build_llava, "blip2_attributes": build_blip2, "ranker": build_ranker}
-BASE_VERSIONS = {"llava": 1, "blip2_attributes": 3, "ranker": 2}
+BASE_VERSIONS = {"llava": 2, "blip2_attributes": 3, "ranker": 2}
 """Bumped when a builder changes what it makes: a cached base of an older version is built again, so a
 ``make quality`` after a pull never trains from a stale start."""
 BASE_MARKER = "VITRINE_BASE"
