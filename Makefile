@@ -41,8 +41,9 @@ reliability: setup
 quality: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/vitrine quality $(if $(FRESH),--fresh)
 
-# Retrain the committed demo models (demo-models/: what `vitrine prepare` serves instead of tiny random ones)
-# with the recipes in lambdas/vitrine_dev/training/demo_models.py; writes demo-models/RECIPE.json.
+# Retrain the committed demo models (demo-models/: what `vitrine prepare` serves instead of tiny random ones,
+# and the image encoder BLIP-2 bases read) with the recipes in lambdas/vitrine_dev/training/demo_models.py;
+# writes demo-models/RECIPE.json.
 demo-models: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) -m vitrine_dev.training.demo_models
 

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # model_code/, for
 from llava.artifact import CHAT_TEMPLATE, make_compatible
 
 from common.datasets import LabelledPhoto, read_labelled_photos
+from common.frozen_tower import frozen_tower_cache
 from common.training import (
     History,
     LoraArguments,
@@ -331,7 +332,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ):
         resume = True
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume)
+    with frozen_tower_cache(base.model, "vision_tower"):
+        trainer.train(resume_from_checkpoint=resume)
     history.seconds = time.perf_counter() - started
     model = trainer.model.eval()
     if val:

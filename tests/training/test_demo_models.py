@@ -39,9 +39,11 @@ def tiny(home: Path, model: str) -> Path:
 def test_a_fresh_home_gets_the_demo_models_in_place_of_tiny_ones(committed: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     tiny(home, "dino_embed")
-    assert demo_models.install(settings(home), {}) == list(demo_models.RECIPES)
-    for model in demo_models.RECIPES:
+    served = [model for model, recipe in demo_models.RECIPES.items() if recipe.serves]
+    assert demo_models.install(settings(home), {}) == served == ["dino_embed", "llava"]
+    for model in served:
         assert (home / "models" / model / demo_models.MARKER).is_file()
+    assert not (home / "models" / "blip2_encoder").exists()  # what BLIP-2 bases are built from, not served
     assert not (home / "models" / "dino_embed" / "VITRINE_TINY_MODEL").exists()
     assert demo_models.install(settings(home), {}) == []  # installed already
 

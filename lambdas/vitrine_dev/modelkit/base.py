@@ -9,6 +9,7 @@ scores before training is what these score. Seeded: the same base every time.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -124,11 +125,24 @@ BLIP2_QUERIES = 16
 
 
 def image_encoder_dir() -> Path | None:
-    """The image encoder a BLIP-2 base reads: the committed demo embedder (``demo-models/dino_embed``, a ViT
-    trained by ``dino_embed/train.py`` on the demo catalog), if present."""
+    """The demo embedder (``demo-models/dino_embed``, a ViT trained by ``dino_embed/train.py`` on the demo
+    catalog), if committed: the image encoder :data:`ATTRIBUTE_ENCODER` starts from."""
     from vitrine_dev.training.demo_models import DEMO_MODELS
 
     folder = DEMO_MODELS / "dino_embed"
+    return folder if (folder / "config.json").is_file() else None
+
+
+ATTRIBUTE_ENCODER = "blip2_encoder"
+"""The committed BLIP-2 whose image encoder was taught product attributes (``demo-models/blip2_encoder``):
+the stand-in for the pretrained encoder the published BLIP-2 freezes."""
+
+
+def attribute_encoder_dir() -> Path | None:
+    """``demo-models/blip2_encoder`` (made by ``make demo-models --model blip2_encoder``), if committed."""
+    from vitrine_dev.training.demo_models import DEMO_MODELS
+
+    folder = DEMO_MODELS / ATTRIBUTE_ENCODER
     return folder if (folder / "config.json").is_file() else None
 
 
@@ -164,17 +178,19 @@ def vit_as_blip2_vision(vit: Any) -> dict[str, Any]:
     return out
 
 
-def build_blip2(out_dir: Path) -> None:
+def build_blip2(out_dir: Path, *, taught_encoder: bool = True) -> None:
     """A small BLIP-2 (T5) with the attribute vocabulary, reading a trained image encoder.
 
-    BLIP-2 learns a Q-Former that reads a frozen *pretrained* image encoder. No hub is reachable here, so
-    the encoder is one this project trained (:func:`image_encoder_dir`: the demo embedder, a ViT, converted
-    exactly), with its image processing; the Q-Former and the T5 language model start random. A vision tower
-    trained from random weights through the language loss alone stayed near chance in a CPU budget (attribute
-    accuracy 0.39 after 1,500 steps, chance about 0.3); without the encoder the tower is such a random one.
-    The demo embedder learned product identity, not attributes: ``train.py --stage vision`` teaches it them
-    before the LoRA run (``make quality``: attribute accuracy 0.59 without that stage, 0.64 with 1,000 steps
-    of it on whole photos, 0.75 with 6,000 on random crops).
+    BLIP-2 learns a Q-Former that reads a frozen *pretrained* image encoder, one web-scale pretraining taught
+    colours, patterns and shapes. No hub is reachable here, so the encoder is one this project trained: the
+    demo embedder (:func:`image_encoder_dir`, a ViT, converted exactly) taught product attribute values by
+    ``blip2_attributes/train.py --stage vision`` on synthetic product photos of their own seed
+    (:func:`attribute_encoder_dir`, committed by ``make demo-models``; ``taught_encoder=False``, or where it
+    is missing: the demo embedder as it is). The Q-Former and the T5 language model start random, as they do
+    for BLIP-2's first stage. A vision tower trained from random weights through the language loss alone
+    stayed near chance in a CPU budget (attribute accuracy 0.39 after 1,500 steps, chance about 0.3); the
+    demo embedder learned product identity, not attributes (``make quality``: 0.59 read through it untaught,
+    0.64 after 1,000 steps of ``--stage vision`` on whole photos, 0.75 after 6,000 on random crops).
 
     The query tokens start at zero, as in BLIP-2: random ones pass the Q-Former's LayerNorm at full scale and
     drown the image (the language model's image inputs varied 0.8% across photos; 35% with zeros). Every
@@ -188,37 +204,22 @@ def build_blip2(out_dir: Path) -> None:
         Blip2QFormerConfig,
         Blip2VisionConfig,
         T5Config,
-        ViTModel,
     )
     from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
 
     from vitrine_dev.modelkit.tiny.blip2_attributes import SPECIAL_TOKENS
 
-    encoder = image_encoder_dir()
-    vit = ViTModel.from_pretrained(encoder, add_pooling_layer=False) if encoder else None
-    if encoder is not None and vit is not None:
-        shape = vit.config
-        pixels = json.loads((encoder / "preprocessor_config.json").read_text())
-        image_processor = BlipImageProcessorPil(
-            size=pixels["size"],
-            image_mean=pixels["image_mean"],
-            image_std=pixels["image_std"],
-            resample=pixels["resample"],
-        )
-        vision = Blip2VisionConfig(
-            hidden_size=shape.hidden_size,
-            intermediate_size=shape.intermediate_size,
-            num_hidden_layers=shape.num_hidden_layers,
-            num_attention_heads=shape.num_attention_heads,
-            image_size=shape.image_size,
-            patch_size=shape.patch_size,
-            layer_norm_eps=shape.layer_norm_eps,
-            hidden_act=shape.hidden_act,
-        )
+    taught = attribute_encoder_dir() if taught_encoder else None
+    embedder = image_encoder_dir()
+    if taught is not None:
+        vision, image_processor, tower = _blip2_tower(taught)
+    elif embedder is not None:
+        vision, image_processor, tower = _vit_tower(embedder)
     else:
         image_processor = BlipImageProcessorPil(size={"height": 64, "width": 64})
         # its own default range (1e-10) expects pretrained weights and would leave a tower that sees nothing
         vision = Blip2VisionConfig(**WIDTH, image_size=64, patch_size=8, initializer_range=0.02)
+        tower = None
     tokenizer = word_tokenizer(
         blip2_words(), SPECIAL_TOKENS, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
     )
@@ -255,9 +256,51 @@ def build_blip2(out_dir: Path) -> None:
         model = Blip2ForConditionalGeneration(config).eval()
     with torch.no_grad():
         model.query_tokens.zero_()
-    if vit is not None:
-        model.vision_model.load_state_dict(vit_as_blip2_vision(vit), strict=True)
+    if tower is not None:
+        model.vision_model.load_state_dict(tower, strict=True)
     save_model(out_dir, model, processor)
+
+
+def _vit_tower(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """A ViT's shape, image processing and weights as a BLIP-2 vision tower's."""
+    from transformers import Blip2VisionConfig, ViTModel
+    from transformers.models.blip.image_processing_pil_blip import BlipImageProcessorPil
+
+    vit = ViTModel.from_pretrained(folder, add_pooling_layer=False)
+    shape = vit.config
+    pixels = json.loads((folder / "preprocessor_config.json").read_text())
+    image_processor = BlipImageProcessorPil(
+        size=pixels["size"],
+        image_mean=pixels["image_mean"],
+        image_std=pixels["image_std"],
+        resample=pixels["resample"],
+    )
+    vision = Blip2VisionConfig(
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads,
+        image_size=shape.image_size,
+        patch_size=shape.patch_size,
+        layer_norm_eps=shape.layer_norm_eps,
+        hidden_act=shape.hidden_act,
+    )
+    return vision, image_processor, vit_as_blip2_vision(vit)
+
+
+def _blip2_tower(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
+    """A saved BLIP-2's vision tower: its shape, its image processing and its weights."""
+    from safetensors.torch import load_file
+    from transformers import Blip2Config, Blip2Processor
+
+    prefix = "vision_model."
+    weights = load_file(str(folder / "model.safetensors"))
+    tower = {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+    return (
+        Blip2Config.from_pretrained(folder).vision_config,
+        Blip2Processor.from_pretrained(folder).image_processor,
+        tower,
+    )
 
 
 def minilm_dir() -> Path | None:
@@ -301,8 +344,15 @@ def build_ranker(out_dir: Path) -> None:
     ranker.eval().save_pretrained(out_dir)
 
 
-BUILDERS = {"llava": build_llava, "blip2_attributes": build_blip2, "ranker": build_ranker}
-BASE_VERSIONS = {"llava": 2, "blip2_attributes": 3, "ranker": 2}
+BUILDERS = {
+    "llava": build_llava,
+    "blip2_attributes": build_blip2,
+    "blip2_embedder": functools.partial(build_blip2, taught_encoder=False),
+    "ranker": build_ranker,
+}
+"""``blip2_embedder``: the BLIP-2 base reading the demo embedder untaught, where ``--stage vision`` starts
+to make :data:`ATTRIBUTE_ENCODER`."""
+BASE_VERSIONS = {"llava": 2, "blip2_attributes": 4, "blip2_embedder": 1, "ranker": 2}
 """Bumped when a builder changes what it makes: a cached base of an older version is built again, so a
 ``make quality`` after a pull never trains from a stale start."""
 BASE_MARKER = "VITRINE_BASE"

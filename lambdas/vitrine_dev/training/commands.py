@@ -79,6 +79,12 @@ def add_parser(subparsers: Any) -> None:
     quality.add_argument("--work", type=Path, default=None, help="scratch folder (default .vitrine/quality)")
     quality.add_argument("--model", action="append", choices=list(MODEL_NAMES), help="only these models")
     quality.add_argument("--fresh", action="store_true", help="retrain models already trained in --work")
+    quality.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        help="models trained side by side, the threads shared out (default 2 where there are 2 cores or more)",
+    )
     quality.set_defaults(func=cmd_quality)
 
 
@@ -238,4 +244,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_quality(args: argparse.Namespace) -> int:
     from vitrine_dev.training import quality
 
-    return quality.run(args.work, models=tuple(args.model or quality.QUALITY_MODELS), fresh=args.fresh)
+    return quality.run(
+        args.work, models=tuple(args.model or quality.QUALITY_MODELS), fresh=args.fresh, lanes=args.lanes
+    )

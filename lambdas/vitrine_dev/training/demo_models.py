@@ -4,7 +4,9 @@
 renders its products into new street scenes (street seed 1007: never the demo's own street photos), then runs
 ``model_code/dino_embed/train.py`` with the recipe below, measures it on the demo's street photos (with the
 crops ingestion makes: the detector's boxes); it trains the hotel labeller (``model_code/llava/train.py``) on
-synthetic hotels and measures it on the demo's own hotels and writes each model's folder to ``demo-models/<model>/`` with its
+synthetic hotels and measures it on the demo's own hotels; it teaches the demo embedder's tower product attributes
+(``blip2_attributes/train.py --stage vision``: ``blip2_encoder``, the image encoder BLIP-2 bases read, not served); and
+writes each model's folder to ``demo-models/<model>/`` with its
 ``metrics.json``, ``loss_curve.png``, ``training_summary.json`` and a ``VITRINE_DEMO_MODEL`` file saying how it
 was made; ``demo-models/RECIPE.json`` and ``README.md`` hold the commands, seeds and figures.
 
@@ -52,7 +54,11 @@ class Recipe:
     """The random base (:func:`vitrine_dev.modelkit.base.build_base`) the first run starts from (None: the
     script builds from scratch)."""
     data: str = "search"
-    """What it learns from: ``search`` (the demo catalog and street photos) or ``hotels`` (labelled galleries)."""
+    """What it learns from: ``search`` (the demo catalog and street photos), ``hotels`` (labelled galleries) or
+    ``attributes`` (product photos with their attribute values)."""
+    serves: bool = True
+    """Installed by ``vitrine prepare`` and measured by its own evaluation; False for a part other models are
+    built from (the BLIP-2 base's image encoder), measured by its run's own validation."""
 
     @property
     def job(self) -> str:
@@ -71,6 +77,9 @@ adapter of the published recipe has too little to work with."""
 TRAIN_HOTELS, TRAIN_HOTEL_SEED = 120, 101
 DEMO_HOTELS, DEMO_HOTEL_SEED = 24, 11
 """The demo's hotels (``vitrine prepare``'s); the labeller trains on other hotels (seed 101), never these."""
+ENCODER_PRODUCTS, ENCODER_SEED, ENCODER_TEST_SEED = 3000, 303, 404
+"""The product photos the BLIP-2 image encoder learns attributes from (and is checked on): seeds of their own,
+so neither ``make quality``'s attribute products (101 to train, 23 to test) nor the demo catalog's."""
 
 DETECTOR_MODEL = "grounding_dino"
 DETECTOR = "{detector}"
@@ -128,6 +137,20 @@ RECIPES = {
         base="llava",
         data="hotels",
     ),
+    # the image encoder BLIP-2 bases read (vitrine_dev.modelkit.base.ATTRIBUTE_ENCODER): the demo embedder's
+    # tower taught product attribute values on random crops of photos no quality set holds
+    "blip2_encoder": Recipe(
+        "blip2_attributes",
+        (
+            (
+                *("--stage", "vision", "--steps", "6000", "--batch-size", "32", "--lr", "1e-3"),
+                *("--min-crop", "0.4", "--warmup-steps", "50", "--weight-decay", "0.05", "--seed", "0"),
+            ),
+        ),
+        base="blip2_embedder",
+        data="attributes",
+        serves=False,
+    ),
 }
 """What ``make demo-models`` trains. The detector is not among them: ``grounding_dino/train.py`` runs (``make
 quality`` measures it), but a DETR-style detector trained from random weights does not converge in a CPU
@@ -158,7 +181,7 @@ def commands(model: str) -> list[list[str]]:
         shown = [f"<tiny {DETECTOR_MODEL}>" if arg == DETECTOR else arg for arg in run]
         lines.append(
             [
-                *("python", f"model_code/{model}/train.py", "--train", f"<{recipe.data}-train>"),
+                *("python", f"model_code/{recipe.model}/train.py", "--train", f"<{recipe.data}-train>"),
                 *("--validation", f"<{recipe.data}-test>", "--model-dir", f"<{model}-{number}>"),
                 *start,
                 *shown,
@@ -204,6 +227,15 @@ def training_sets(recipe: Recipe, work: Path) -> tuple[Path, Path]:
     """The (train, test) folders ``recipe`` learns from and is measured on."""
     if recipe.data == "hotels":
         return hotel_sets(work)
+    if recipe.data == "attributes":
+        from vitrine_dev.training import synthetic
+
+        return (
+            synthetic.attribute_set(
+                Path(work) / "attributes-train", products=ENCODER_PRODUCTS, seed=ENCODER_SEED
+            ),
+            synthetic.attribute_set(Path(work) / "attributes-test", products=80, seed=ENCODER_TEST_SEED),
+        )
     sets = search_sets(work)
     return sets.train, sets.test
 
@@ -230,7 +262,7 @@ def build(
             shutil.rmtree(Path(f"{target}.checkpoints"), ignore_errors=True)
             args = [str(detector) if arg == DETECTOR else arg for arg in run]
             args += ["--base-model", str(previous)] if previous else []
-            run_training(model, train, target, args, validation=test)
+            run_training(recipe.model, train, target, args, validation=test)
             previous = target
         assert previous is not None
         adopt(model, previous, round(time.perf_counter() - begun, 1), out=out, test=test, work=work)
@@ -260,7 +292,9 @@ def adopt(
     recipe = RECIPES[model]
     entry = {
         "commands": commands(model),
-        "base": f"tiny random {recipe.base} (vitrine models tiny)" if recipe.base else "from scratch",
+        "base": f"the random {recipe.base} base (vitrine_dev.modelkit.base)"
+        if recipe.base
+        else "from scratch",
         "train_seconds": seconds,
         **({"note": note} if note else {}),
         "test": figures,
@@ -277,6 +311,7 @@ def adopt(
                 "test_street": f"the demo's own {TEST_STREET_PHOTOS} street photos (seed {DEMO_SEED}), never trained on",
                 "train_hotels": f"{TRAIN_HOTELS} synthetic hotels, seed {TRAIN_HOTEL_SEED}",
                 "test_hotels": f"the demo's own {DEMO_HOTELS} hotels (seed {DEMO_HOTEL_SEED}, what vitrine prepare loads), never trained on",
+                "encoder_photos": f"{ENCODER_PRODUCTS} synthetic product photos with their attribute values, seed {ENCODER_SEED}",
             },
         }
     )
@@ -289,6 +324,7 @@ def adopt(
 TESTED_ON = {
     "search": "the demo's own street photos (never trained on)",
     "hotels": "the demo's own hotels' photos (never trained on)",
+    "attributes": f"80 product photos of seed {ENCODER_TEST_SEED} (never trained on), read by the stage's heads",
 }
 
 
@@ -300,6 +336,8 @@ def readme(record: dict[str, Any]) -> str:
         "What `vitrine prepare` serves instead of tiny random models in a fresh `VITRINE_HOME`: small models",
         "trained by the project's own `model_code/<model>/train.py` on the synthetic shop `vitrine demo` draws.",
         "They know that shop, not real photos; real weights (`VITRINE_<MODEL>_DIR`) replace them.",
+        "`blip2_encoder` is not served: it is the image encoder the BLIP-2 bases of `make quality` and",
+        "`vitrine train blip2_attributes` read, in place of the pretrained one the published BLIP-2 freezes.",
         "",
         "Rebuild: `make demo-models` (fixed seeds; the same data every time).",
         "",
@@ -332,6 +370,8 @@ def evaluate(model: str, weights: Path, data: Path, work: Path) -> dict[str, Any
     from vitrine_dev.training.runner import evaluate_model
 
     recipe = RECIPES[model]
+    if not recipe.serves:  # no handler serves it: its run's own validation is the measure
+        return json.loads((Path(weights) / "training_summary.json").read_text())["validation"]
     if recipe.base:
         from vitrine_dev.modelkit.base import build_base
 
@@ -361,7 +401,7 @@ def install(s: Settings, filled: dict[str, int]) -> list[str]:
     installed = []
     for model, recipe in RECIPES.items():
         source = DEMO_MODELS / model
-        if s.models.model_dir(model) or not (source / "config.json").is_file():
+        if not recipe.serves or s.models.model_dir(model) or not (source / "config.json").is_file():
             continue
         target = s.home.resolve() / "models" / model
         current = target / "config.json"
