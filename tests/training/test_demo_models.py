@@ -3,6 +3,7 @@ and never swapped under a catalog indexed with other weights or over an operator
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -72,6 +73,25 @@ def test_configured_or_own_weights_are_never_replaced(committed: Path, tmp_path:
     installed = demo_models.install(settings(home, dino_embed_dir=str(tmp_path / "real")), {})
     assert installed == []
     assert json.loads((own / "config.json").read_text()) == {"mine": True}
+
+
+def test_demo_models_teach_the_blip2_encoder_and_record_its_heads_on_unseen_products(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make demo-models --model blip2_encoder`` (a few steps here): BLIP-2's ``--stage vision`` on product
+    photos of its own seed, recorded with its heads' figures on products it never saw."""
+    recipe = demo_models.RECIPES["blip2_encoder"]
+    short = {"6000": "3", "32": "4", "50": "1"}
+    quick = dataclasses.replace(recipe, runs=(tuple(short.get(a, a) for a in recipe.runs[0]),))
+    monkeypatch.setitem(demo_models.RECIPES, "blip2_encoder", quick)
+    monkeypatch.setattr(demo_models, "ENCODER_PRODUCTS", 12)
+    out = tmp_path / "out"
+    record = demo_models.build(out, tmp_path / "work", ("blip2_encoder",))
+    entry = record["models"]["blip2_encoder"]
+    assert entry["commands"][0][1] == "model_code/blip2_attributes/train.py"
+    assert "--stage" in entry["commands"][0] and "attribute_accuracy" in entry["test"]
+    assert (out / "blip2_encoder" / "config.json").is_file()
+    assert "## blip2_encoder" in (out / "README.md").read_text()
 
 
 def test_the_committed_demo_models_say_how_they_were_made() -> None:
