@@ -279,7 +279,11 @@ def run(
     for model in models:
         _report(root, model).unlink(missing_ok=True)
     plan = plan_lanes(models, default_lanes() if lanes is None else lanes)
-    failed = measure_lane(root, plan[0], fresh) if len(plan) == 1 else _run_lanes(root, plan, fresh)
+    if len(plan) == 1:
+        measure_lane(root, plan[0], fresh)
+    else:
+        _run_lanes(root, plan, fresh)
+    failed = [m for m in models if not _report(root, m).is_file()]  # a model's report is its last step
     results = {
         m: json.loads(_report(root, m).read_text())["trained"] for m in models if _report(root, m).is_file()
     }
@@ -305,22 +309,20 @@ def _report(root: Path, model: str) -> Path:
     return root / "reports" / f"{model}.json"
 
 
-def _run_lanes(root: Path, plan: list[tuple[str, ...]], fresh: bool) -> list[str]:
+def _run_lanes(root: Path, plan: list[tuple[str, ...]], fresh: bool) -> None:
     """Each lane in its own process (``python -m vitrine_dev.training.quality``) with its share of the
-    threads; the models of the lanes that failed."""
+    threads, until every lane has ended."""
     threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // len(plan)))}
     lanes = [
-        (
-            lane,
-            subprocess.Popen(
-                [sys.executable, "-m", __name__, "--work", str(root), *(["--fresh"] if fresh else []), *lane],
-                env=env,
-            ),
+        subprocess.Popen(
+            [sys.executable, "-m", __name__, "--work", str(root), *(["--fresh"] if fresh else []), *lane],
+            env=env,
         )
         for lane in plan
     ]
-    return [model for lane, process in lanes if process.wait() != 0 for model in lane]
+    for process in lanes:
+        process.wait()
 
 
 def measure_lane(root: Path, models: Sequence[str], fresh: bool) -> list[str]:
