@@ -20,6 +20,23 @@ def test_a_cached_base_is_reused_and_a_stale_one_rebuilt(tmp_path: Path) -> None
     assert not (folder / "leftover.txt").exists() and (folder / "config.json").is_file()
 
 
+def test_a_cached_base_is_rebuilt_when_the_weights_it_reads_change(tmp_path: Path, monkeypatch) -> None:
+    """``make demo-models`` retraining the encoder a BLIP-2 base reads makes the next run build it again."""
+    from vitrine_dev.modelkit import base
+
+    folder = build_base("blip2_embedder", tmp_path / "b")
+    weights = folder / "model.safetensors"
+    built = weights.stat().st_mtime_ns
+    assert build_base("blip2_embedder", folder) == folder and weights.stat().st_mtime_ns == built
+
+    retrained = tmp_path / "retrained"
+    retrained.mkdir()
+    (retrained / "model.safetensors").write_bytes(b"other weights")
+    monkeypatch.setitem(base.BASE_INPUTS, "blip2_embedder", lambda: retrained)
+    build_base("blip2_embedder", folder)
+    assert weights.stat().st_mtime_ns != built
+
+
 def test_the_encoder_base_reads_the_demo_embedder_exactly(tmp_path: Path) -> None:
     """The base ``--stage vision`` starts from: its vision tower computes what the committed demo ViT computes,
     and its queries start at zero."""

@@ -10,6 +10,7 @@ scores before training is what these score. Seeded: the same base every time.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import shutil
@@ -124,13 +125,18 @@ def blip2_words() -> list[str]:
 BLIP2_QUERIES = 16
 
 
+def _committed(name: str) -> Path | None:
+    """``demo-models/<name>``, if committed."""
+    from vitrine_dev.training.demo_models import DEMO_MODELS
+
+    folder = DEMO_MODELS / name
+    return folder if (folder / "config.json").is_file() else None
+
+
 def image_encoder_dir() -> Path | None:
     """The demo embedder (``demo-models/dino_embed``, a ViT trained by ``dino_embed/train.py`` on the demo
     catalog), if committed: the image encoder :data:`ATTRIBUTE_ENCODER` starts from."""
-    from vitrine_dev.training.demo_models import DEMO_MODELS
-
-    folder = DEMO_MODELS / "dino_embed"
-    return folder if (folder / "config.json").is_file() else None
+    return _committed("dino_embed")
 
 
 ATTRIBUTE_ENCODER = "blip2_encoder"
@@ -140,10 +146,7 @@ the stand-in for the pretrained encoder the published BLIP-2 freezes."""
 
 def attribute_encoder_dir() -> Path | None:
     """``demo-models/blip2_encoder`` (made by ``make demo-models --model blip2_encoder``), if committed."""
-    from vitrine_dev.training.demo_models import DEMO_MODELS
-
-    folder = DEMO_MODELS / ATTRIBUTE_ENCODER
-    return folder if (folder / "config.json").is_file() else None
+    return _committed(ATTRIBUTE_ENCODER)
 
 
 def vit_as_blip2_vision(vit: Any) -> dict[str, Any]:
@@ -209,12 +212,10 @@ def build_blip2(out_dir: Path, *, taught_encoder: bool = True) -> None:
 
     from vitrine_dev.modelkit.tiny.blip2_attributes import SPECIAL_TOKENS
 
-    taught = attribute_encoder_dir() if taught_encoder else None
-    embedder = image_encoder_dir()
-    if taught is not None:
-        vision, image_processor, tower = _blip2_tower(taught)
-    elif embedder is not None:
-        vision, image_processor, tower = _vit_tower(embedder)
+    encoder = _blip2_encoder(taught_encoder)
+    if encoder is not None:  # a saved BLIP-2 (the taught encoder) or a ViT (the demo embedder)
+        blip2 = json.loads((encoder / "config.json").read_text()).get("model_type") == "blip-2"
+        vision, image_processor, tower = (_blip2_tower if blip2 else _vit_tower)(encoder)
     else:
         image_processor = BlipImageProcessorPil(size={"height": 64, "width": 64})
         # its own default range (1e-10) expects pretrained weights and would leave a tower that sees nothing
@@ -259,6 +260,12 @@ def build_blip2(out_dir: Path, *, taught_encoder: bool = True) -> None:
     if tower is not None:
         model.vision_model.load_state_dict(tower, strict=True)
     save_model(out_dir, model, processor)
+
+
+def _blip2_encoder(taught: bool) -> Path | None:
+    """The committed encoder a BLIP-2 base reads: the attribute-taught one (``taught``, where committed), else
+    the demo embedder, else none."""
+    return (attribute_encoder_dir() if taught else None) or image_encoder_dir()
 
 
 def _vit_tower(folder: Path) -> tuple[Any, Any, dict[str, Any]]:
@@ -355,7 +362,21 @@ to make :data:`ATTRIBUTE_ENCODER`."""
 BASE_VERSIONS = {"llava": 2, "blip2_attributes": 4, "blip2_embedder": 1, "ranker": 2}
 """Bumped when a builder changes what it makes: a cached base of an older version is built again, so a
 ``make quality`` after a pull never trains from a stale start."""
+BASE_INPUTS = {
+    "blip2_attributes": functools.partial(_blip2_encoder, True),
+    "blip2_embedder": functools.partial(_blip2_encoder, False),
+}
+"""The committed weights a builder reads: a cached base is built again once they change (``make
+demo-models`` retrained the encoder), as when its version is bumped."""
 BASE_MARKER = "VITRINE_BASE"
+
+
+def _inputs_digest(model: str) -> str:
+    """`` <digest>`` of the weights in :data:`BASE_INPUTS` for ``model`` (empty where it reads none)."""
+    source = BASE_INPUTS[model]() if model in BASE_INPUTS else None
+    if source is None:
+        return ""
+    return " " + hashlib.sha256((source / "model.safetensors").read_bytes()).hexdigest()[:16]
 
 
 def build_base(model: str, out_dir: Path) -> Path:
@@ -363,7 +384,7 @@ def build_base(model: str, out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     if model in BUILDERS:
         marker = out_dir / BASE_MARKER
-        version = f"{model} {BASE_VERSIONS[model]}\n"
+        version = f"{model} {BASE_VERSIONS[model]}{_inputs_digest(model)}\n"
         if (out_dir / "config.json").is_file() and marker.is_file() and marker.read_text() == version:
             return out_dir
         shutil.rmtree(out_dir, ignore_errors=True)

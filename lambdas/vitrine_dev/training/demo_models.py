@@ -77,7 +77,7 @@ adapter of the published recipe has too little to work with."""
 TRAIN_HOTELS, TRAIN_HOTEL_SEED = 120, 101
 DEMO_HOTELS, DEMO_HOTEL_SEED = 24, 11
 """The demo's hotels (``vitrine prepare``'s); the labeller trains on other hotels (seed 101), never these."""
-ENCODER_PRODUCTS, ENCODER_SEED, ENCODER_TEST_SEED = 3000, 303, 404
+ENCODER_PRODUCTS, ENCODER_SEED, ENCODER_TEST_PRODUCTS, ENCODER_TEST_SEED = 3000, 303, 80, 404
 """The product photos the BLIP-2 image encoder learns attributes from (and is checked on): seeds of their own,
 so neither ``make quality``'s attribute products (101 to train, 23 to test) nor the demo catalog's."""
 
@@ -234,7 +234,9 @@ def training_sets(recipe: Recipe, work: Path) -> tuple[Path, Path]:
             synthetic.attribute_set(
                 Path(work) / "attributes-train", products=ENCODER_PRODUCTS, seed=ENCODER_SEED
             ),
-            synthetic.attribute_set(Path(work) / "attributes-test", products=80, seed=ENCODER_TEST_SEED),
+            synthetic.attribute_set(
+                Path(work) / "attributes-test", products=ENCODER_TEST_PRODUCTS, seed=ENCODER_TEST_SEED
+            ),
         )
     sets = search_sets(work)
     return sets.train, sets.test
@@ -324,7 +326,7 @@ def adopt(
 TESTED_ON = {
     "search": "the demo's own street photos (never trained on)",
     "hotels": "the demo's own hotels' photos (never trained on)",
-    "attributes": f"80 product photos of seed {ENCODER_TEST_SEED} (never trained on), read by the stage's heads",
+    "attributes": f"{ENCODER_TEST_PRODUCTS} product photos of seed {ENCODER_TEST_SEED} (never trained on), read by the stage's heads",
 }
 
 

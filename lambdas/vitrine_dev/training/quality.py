@@ -283,10 +283,10 @@ def run(
         measure_lane(root, plan[0], fresh)
     else:
         _run_lanes(root, plan, fresh)
-    failed = [m for m in models if not _report(root, m).is_file()]  # a model's report is its last step
-    results = {
-        m: json.loads(_report(root, m).read_text())["trained"] for m in models if _report(root, m).is_file()
+    results = {  # a model's report is the last thing measuring it writes
+        m: json.loads(report.read_text())["trained"] for m in models if (report := _report(root, m)).is_file()
     }
+    failed = [m for m in models if m not in results]
     summary = {name: results.get(m, {}).get(key) for name, (m, key) in SUMMARY.items() if m in models}
     missed = [
         name for name, value in summary.items() if not isinstance(value, float) or value < TARGETS[name]
@@ -345,9 +345,9 @@ def measure_lane(root: Path, models: Sequence[str], fresh: bool) -> list[str]:
     return failed
 
 
-def measure(root: Path, model: str, sets: tuple[Path, Path], fresh: bool) -> dict[str, Any]:
+def measure(root: Path, model: str, sets: tuple[Path, Path], fresh: bool) -> None:
     """Train ``model`` unless trained before (or ``fresh``), measure it and its untrained control, print
-    its line and write its report; the trained figures."""
+    its line and write its report."""
     train, test = sets
     out = root / "models" / model
     base = base_model(model, root / "data")
@@ -373,7 +373,6 @@ def measure(root: Path, model: str, sets: tuple[Path, Path], fresh: bool) -> dic
     _report(root, model).write_text(
         json.dumps({"trained": trained, "untrained": control}, indent=1, default=str)
     )
-    return trained
 
 
 def main(argv: Sequence[str] | None = None) -> int:
